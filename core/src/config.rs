@@ -1,0 +1,133 @@
+//! Kernel configuration: which ports carry which protocol, per-protocol
+//! options, and the timeouts and bounds of reassembly.
+//!
+//! Every list has a fixed capacity (`MAX_*` below); the std shell rejects a
+//! config that exceeds one with an error naming the key.
+
+use heapless::{String, Vec};
+
+use crate::proto::http::HttpConfig;
+use crate::time::Duration;
+use crate::txn::Protocol;
+
+/// Most ports one protocol can be configured on.
+pub const MAX_PORTS: usize = 16;
+/// Longest name (header name, content type, keyword) in a config list.
+pub const MAX_NAME: usize = 64;
+/// Most entries in a config list of names.
+pub const MAX_NAMES: usize = 16;
+
+/// A bounded list of ports.
+pub type Ports = Vec<u16, MAX_PORTS>;
+/// A bounded name.
+pub type Name = String<MAX_NAME>;
+/// A bounded list of names.
+pub type Names = Vec<Name, MAX_NAMES>;
+
+/// Options every protocol has (Packetbeat's `ProtocolCommon`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Common {
+    /// Whether the analyzer runs.
+    pub enabled: bool,
+    /// Server ports that select this protocol.
+    pub ports: Ports,
+    /// Keep the raw request text (bounded) in `request`.
+    pub send_request: bool,
+    /// Keep the raw response text (bounded) in `response`.
+    pub send_response: bool,
+    /// Unanswered requests are reported after this long.
+    pub transaction_timeout: Duration,
+}
+
+impl Common {
+    /// Enabled on `ports`, other options at Packetbeat's defaults.
+    pub fn on_ports(ports: &[u16]) -> Common {
+        let mut p = Ports::new();
+        for &x in ports.iter().take(MAX_PORTS) {
+            let _ = p.push(x);
+        }
+        Common {
+            enabled: true,
+            ports: p,
+            send_request: false,
+            send_response: false,
+            transaction_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// The kernel's configuration.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// HTTP analyzer options.
+    pub http: HttpConfig,
+    /// A flow with no packets for this long is closed (its pending requests
+    /// are reported). Default 60 s.
+    pub flow_timeout: Duration,
+    /// Incomplete IP fragment sets are dropped after this long. Default 30 s.
+    pub defrag_timeout: Duration,
+    /// Most out-of-order TCP payload bytes buffered per direction before
+    /// the hole is declared a gap. Default 256 KiB.
+    pub max_ooo_bytes: u32,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            http: HttpConfig::default(),
+            flow_timeout: Duration::from_secs(60),
+            defrag_timeout: Duration::from_secs(30),
+            max_ooo_bytes: 256 * 1024,
+        }
+    }
+}
+
+impl Config {
+    /// The protocol configured for server port `port`, if any.
+    pub fn protocol_for_port(&self, port: u16) -> Option<Protocol> {
+        if self.http.common.enabled && self.http.common.ports.contains(&port) {
+            return Some(Protocol::Http);
+        }
+        None
+    }
+
+    /// The options shared by every protocol, for `p`.
+    pub fn common(&self, p: Protocol) -> Option<&Common> {
+        match p {
+            Protocol::Http => Some(&self.http.common),
+            _ => None,
+        }
+    }
+
+    /// Replaces the ports of protocol `p`. Returns `false` when `p` has no
+    /// analyzer in this build or too many ports were given.
+    pub fn set_ports(&mut self, p: Protocol, ports: &[u16]) -> bool {
+        let Some(common) = (match p {
+            Protocol::Http => Some(&mut self.http.common),
+            _ => None,
+        }) else {
+            return false;
+        };
+        if ports.len() > MAX_PORTS {
+            return false;
+        }
+        common.ports.clear();
+        for &x in ports {
+            let _ = common.ports.push(x);
+        }
+        common.enabled = !ports.is_empty();
+        true
+    }
+
+    /// Longest transaction timeout of any enabled protocol.
+    pub fn max_transaction_timeout(&self) -> Duration {
+        self.http.common.transaction_timeout
+    }
+}
+
+/// Builds a [`Name`] from `s`, `None` when it is longer than [`MAX_NAME`].
+pub fn name(s: &str) -> Option<Name> {
+    let mut n = Name::new();
+    n.push_str(s).ok()?;
+    Some(n)
+}

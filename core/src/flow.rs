@@ -1,0 +1,380 @@
+//! The bidirectional flow table over caller storage.
+//!
+//! Slots are found through hash chains whose heads live in the slots
+//! themselves (bucket `i`'s head is stored in slot `i`), so the table needs
+//! one slice and no separate index. An intrusive LRU list orders the flows
+//! by last activity: idle expiry walks it from the oldest end, and when the
+//! table is full the oldest flow is the one evicted (by the engine, which
+//! counts it and reports the flow's open transactions first).
+
+use core::net::IpAddr;
+
+use crate::pool::NONE;
+use crate::proto::ParserState;
+use crate::reasm::StreamDir;
+use crate::time::Timestamp;
+use crate::txn::{Endpoint, Protocol, Transport};
+
+/// Direction of a packet relative to the transaction's roles.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Direction {
+    /// Client to server (requests).
+    ToServer = 0,
+    /// Server to client (responses).
+    ToClient = 1,
+}
+
+impl Direction {
+    /// The other direction.
+    pub fn reverse(self) -> Direction {
+        match self {
+            Direction::ToServer => Direction::ToClient,
+            Direction::ToClient => Direction::ToServer,
+        }
+    }
+    /// 0 for `ToServer`, 1 for `ToClient`.
+    pub fn index(self) -> usize {
+        self as usize
+    }
+}
+
+/// A direction-free 5-tuple: the two endpoints are stored in a canonical
+/// order so that both directions of a flow give the same key.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct FlowKey {
+    hi: (IpAddr, u16),
+    lo: (IpAddr, u16),
+    proto: u8,
+}
+
+impl FlowKey {
+    /// The key of the flow between `a` and `b` over IP protocol `proto`.
+    pub fn new(a: (IpAddr, u16), b: (IpAddr, u16), proto: u8) -> FlowKey {
+        if a >= b {
+            FlowKey { hi: a, lo: b, proto }
+        } else {
+            FlowKey { hi: b, lo: a, proto }
+        }
+    }
+
+    /// A fast, deterministic, symmetric hash of the key (symmetric because
+    /// the key is canonical). Also used by the std shell to pick a worker.
+    pub fn hash32(&self) -> u32 {
+        let mut h: u64 = 0xcbf2_9ce4_8422_2325 ^ self.proto as u64;
+        for (ip, port) in [self.hi, self.lo] {
+            let v = match ip {
+                IpAddr::V4(a) => u32::from(a) as u128,
+                IpAddr::V6(a) => u128::from(a),
+            };
+            for w in [v as u64, (v >> 64) as u64, port as u64] {
+                h = (h ^ w).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+                h ^= h >> 29;
+            }
+        }
+        (h ^ (h >> 32)) as u32
+    }
+}
+
+/// What the engine knows about a flow besides its streams and parser.
+#[derive(Clone, Copy, Debug)]
+pub struct FlowMeta {
+    /// The requesting side.
+    pub client: Endpoint,
+    /// The answering side.
+    pub server: Endpoint,
+    /// Analyzer chosen for this flow.
+    pub protocol: Protocol,
+    /// Transport.
+    pub transport: Transport,
+    /// Last packet seen.
+    pub last_seen: Timestamp,
+}
+
+impl Default for FlowMeta {
+    fn default() -> Self {
+        FlowMeta {
+            client: Endpoint::default(),
+            server: Endpoint::default(),
+            protocol: Protocol::Http,
+            transport: Transport::Tcp,
+            last_seen: Timestamp::ZERO,
+        }
+    }
+}
+
+/// One flow-table slot.
+#[derive(Clone, Debug)]
+pub struct FlowSlot {
+    in_use: bool,
+    key: Option<FlowKey>,
+    hash: u32,
+    chain_next: u32,
+    bucket_head: u32,
+    lru_prev: u32,
+    lru_next: u32,
+    /// Endpoints, protocol, last activity.
+    pub meta: FlowMeta,
+    /// TCP reassembly per direction (indexed by [`Direction::index`]).
+    pub tcp: [StreamDir; 2],
+    /// The analyzer's per-flow state.
+    pub parser: ParserState,
+}
+
+impl FlowSlot {
+    /// An unused slot, for initialising storage.
+    pub const EMPTY: FlowSlot = FlowSlot {
+        in_use: false,
+        key: None,
+        hash: 0,
+        chain_next: NONE,
+        bucket_head: NONE,
+        lru_prev: NONE,
+        lru_next: NONE,
+        meta: FlowMeta {
+            client: Endpoint { ip: IpAddr::V4(core::net::Ipv4Addr::UNSPECIFIED), port: 0 },
+            server: Endpoint { ip: IpAddr::V4(core::net::Ipv4Addr::UNSPECIFIED), port: 0 },
+            protocol: Protocol::Http,
+            transport: Transport::Tcp,
+            last_seen: Timestamp::ZERO,
+        },
+        tcp: [StreamDir::new(), StreamDir::new()],
+        parser: ParserState::None,
+    };
+}
+
+impl Default for FlowSlot {
+    fn default() -> Self {
+        FlowSlot::EMPTY
+    }
+}
+
+/// The table is full; the caller must evict (see [`FlowTable::oldest`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Full;
+
+/// The flow table.
+pub struct FlowTable<'a> {
+    slots: &'a mut [FlowSlot],
+    free_head: u32,
+    lru_head: u32,
+    lru_tail: u32,
+    len: usize,
+}
+
+impl<'a> FlowTable<'a> {
+    /// Builds an empty table over `slots` (at most `u32::MAX - 1` used).
+    pub fn new(slots: &'a mut [FlowSlot]) -> Self {
+        let n = slots.len().min((NONE - 1) as usize);
+        for (i, s) in slots.iter_mut().enumerate() {
+            *s = FlowSlot::EMPTY;
+            s.chain_next = if i + 1 < n { (i + 1) as u32 } else { NONE };
+        }
+        FlowTable { free_head: if n > 0 { 0 } else { NONE }, slots, lru_head: NONE, lru_tail: NONE, len: 0 }
+    }
+
+    /// Flows in use.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// True when no flow is in use.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Slots in all.
+    pub fn capacity(&self) -> usize {
+        self.slots.len()
+    }
+
+    fn bucket(&self, hash: u32) -> usize {
+        match self.slots.len() {
+            0 => 0,
+            n => (hash as usize) % n,
+        }
+    }
+
+    /// The slot holding `key`, if any.
+    pub fn lookup(&self, key: &FlowKey, hash: u32) -> Option<u32> {
+        let mut i = self.slots.get(self.bucket(hash))?.bucket_head;
+        let mut guard = self.slots.len();
+        while guard > 0 {
+            guard -= 1;
+            let s = self.slots.get(i as usize)?;
+            if s.hash == hash && s.key.as_ref() == Some(key) {
+                return Some(i);
+            }
+            i = s.chain_next;
+        }
+        None
+    }
+
+    /// Takes a free slot for `key` and makes it the most recent flow.
+    pub fn insert(&mut self, key: FlowKey, hash: u32, now: Timestamp) -> Result<u32, Full> {
+        let idx = self.free_head;
+        let b = self.bucket(hash);
+        let head = self.slots.get(b).ok_or(Full)?.bucket_head;
+        let s = self.slots.get_mut(idx as usize).ok_or(Full)?;
+        self.free_head = s.chain_next;
+        let bucket_head = s.bucket_head;
+        *s = FlowSlot::EMPTY;
+        s.bucket_head = bucket_head;
+        s.in_use = true;
+        s.key = Some(key);
+        s.hash = hash;
+        s.chain_next = head;
+        s.meta.last_seen = now;
+        if let Some(bs) = self.slots.get_mut(b) {
+            bs.bucket_head = idx;
+        }
+        self.lru_push_front(idx);
+        self.len += 1;
+        Ok(idx)
+    }
+
+    /// Frees slot `idx` (the caller has released its blocks and records).
+    pub fn remove(&mut self, idx: u32) {
+        let Some(s) = self.slots.get(idx as usize) else { return };
+        if !s.in_use {
+            return;
+        }
+        let (hash, next) = (s.hash, s.chain_next);
+        let b = self.bucket(hash);
+        // Unlink from the hash chain.
+        let head = self.slots.get(b).map_or(NONE, |s| s.bucket_head);
+        if head == idx {
+            if let Some(bs) = self.slots.get_mut(b) {
+                bs.bucket_head = next;
+            }
+        } else {
+            let mut i = head;
+            let mut guard = self.slots.len();
+            while guard > 0 && i != NONE {
+                guard -= 1;
+                let n = self.slots.get(i as usize).map_or(NONE, |s| s.chain_next);
+                if n == idx {
+                    if let Some(p) = self.slots.get_mut(i as usize) {
+                        p.chain_next = next;
+                    }
+                    break;
+                }
+                i = n;
+            }
+        }
+        self.lru_unlink(idx);
+        if let Some(s) = self.slots.get_mut(idx as usize) {
+            let bucket_head = s.bucket_head;
+            *s = FlowSlot::EMPTY;
+            s.bucket_head = bucket_head;
+            s.chain_next = self.free_head;
+        }
+        self.free_head = idx;
+        self.len = self.len.saturating_sub(1);
+    }
+
+    /// Marks `idx` as the most recently active flow.
+    pub fn touch(&mut self, idx: u32, now: Timestamp) {
+        if self.lru_head != idx {
+            self.lru_unlink(idx);
+            self.lru_push_front(idx);
+        }
+        if let Some(s) = self.slots.get_mut(idx as usize) {
+            if now > s.meta.last_seen {
+                s.meta.last_seen = now;
+            }
+        }
+    }
+
+    /// The least recently active flow.
+    pub fn oldest(&self) -> Option<u32> {
+        (self.lru_tail != NONE).then_some(self.lru_tail)
+    }
+
+    /// A slot by index.
+    pub fn get(&self, idx: u32) -> Option<&FlowSlot> {
+        self.slots.get(idx as usize).filter(|s| s.in_use)
+    }
+
+    /// A slot by index, mutably.
+    pub fn get_mut(&mut self, idx: u32) -> Option<&mut FlowSlot> {
+        self.slots.get_mut(idx as usize).filter(|s| s.in_use)
+    }
+
+    fn lru_push_front(&mut self, idx: u32) {
+        let old = self.lru_head;
+        if let Some(s) = self.slots.get_mut(idx as usize) {
+            s.lru_prev = NONE;
+            s.lru_next = old;
+        }
+        if let Some(o) = self.slots.get_mut(old as usize) {
+            o.lru_prev = idx;
+        }
+        self.lru_head = idx;
+        if self.lru_tail == NONE {
+            self.lru_tail = idx;
+        }
+    }
+
+    fn lru_unlink(&mut self, idx: u32) {
+        let Some(s) = self.slots.get(idx as usize) else { return };
+        let (p, n) = (s.lru_prev, s.lru_next);
+        match self.slots.get_mut(p as usize) {
+            Some(ps) => ps.lru_next = n,
+            None => self.lru_head = n,
+        }
+        match self.slots.get_mut(n as usize) {
+            Some(ns) => ns.lru_prev = p,
+            None => self.lru_tail = p,
+        }
+        if let Some(s) = self.slots.get_mut(idx as usize) {
+            s.lru_prev = NONE;
+            s.lru_next = NONE;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use core::net::Ipv4Addr;
+
+    fn key(i: u16) -> FlowKey {
+        FlowKey::new((IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1)), i), (IpAddr::V4(Ipv4Addr::new(10, 0, 0, 2)), 80), 6)
+    }
+
+    #[test]
+    fn symmetric_key() {
+        let a = (IpAddr::V4(Ipv4Addr::new(1, 2, 3, 4)), 5);
+        let b = (IpAddr::V4(Ipv4Addr::new(5, 6, 7, 8)), 80);
+        assert_eq!(FlowKey::new(a, b, 6), FlowKey::new(b, a, 6));
+        assert_eq!(FlowKey::new(a, b, 6).hash32(), FlowKey::new(b, a, 6).hash32());
+    }
+
+    #[test]
+    fn insert_lookup_remove_lru() {
+        let mut slots: [FlowSlot; 4] = core::array::from_fn(|_| FlowSlot::EMPTY);
+        let mut t = FlowTable::new(&mut slots);
+        let mut ids = [0u32; 4];
+        for i in 0..4u16 {
+            let k = key(i);
+            ids[i as usize] = t.insert(k, k.hash32(), Timestamp::from_micros(i as u64)).unwrap();
+        }
+        assert_eq!(t.insert(key(9), key(9).hash32(), Timestamp::ZERO), Err(Full));
+        for i in 0..4u16 {
+            assert_eq!(t.lookup(&key(i), key(i).hash32()), Some(ids[i as usize]));
+        }
+        assert_eq!(t.oldest(), Some(ids[0]));
+        t.touch(ids[0], Timestamp::from_micros(10));
+        assert_eq!(t.oldest(), Some(ids[1]));
+        t.remove(ids[1]);
+        assert_eq!(t.lookup(&key(1), key(1).hash32()), None);
+        assert_eq!(t.len(), 3);
+        assert_eq!(t.oldest(), Some(ids[2]));
+        let k = key(7);
+        let n = t.insert(k, k.hash32(), Timestamp::ZERO).unwrap();
+        assert_eq!(t.lookup(&k, k.hash32()), Some(n));
+        for i in [0u16, 2, 3] {
+            assert!(t.lookup(&key(i), key(i).hash32()).is_some());
+        }
+    }
+}

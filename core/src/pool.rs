@@ -1,0 +1,135 @@
+//! A pool of fixed-size stream-buffer blocks over caller storage.
+//!
+//! Blocks hold out-of-order TCP payload (see [`reasm`](crate::reasm)) and
+//! the unconsumed tail of a message an analyzer is waiting to complete (a
+//! header line cut between two segments). Allocation is O(1) from a free
+//! list; when the pool is empty the caller counts the failure and degrades
+//! (declares a gap) instead of growing.
+
+/// Bytes of payload in one block. A line longer than this is truncated by
+/// line-oriented analyzers (and the transaction is flagged).
+pub const BLOCK_SIZE: usize = 4096;
+
+/// "No block" in index links.
+pub const NONE: u32 = u32::MAX;
+
+/// One stream-buffer block.
+#[derive(Clone, Debug)]
+pub struct Block {
+    /// Next block in whatever list this block is on.
+    pub(crate) next: u32,
+    /// TCP sequence number of `data[0]` (out-of-order buffering).
+    pub(crate) seq: u32,
+    /// Bytes used in `data`.
+    pub(crate) len: u16,
+    pub(crate) data: [u8; BLOCK_SIZE],
+}
+
+impl Block {
+    /// An unused block, for initialising storage.
+    pub const EMPTY: Block = Block { next: NONE, seq: 0, len: 0, data: [0; BLOCK_SIZE] };
+
+    /// The used bytes.
+    pub fn bytes(&self) -> &[u8] {
+        self.data.get(..self.len as usize).unwrap_or(&[])
+    }
+}
+
+impl Default for Block {
+    fn default() -> Self {
+        Block::EMPTY
+    }
+}
+
+/// The block pool.
+pub struct BlockPool<'a> {
+    blocks: &'a mut [Block],
+    free_head: u32,
+    free: usize,
+}
+
+impl<'a> BlockPool<'a> {
+    /// Builds the pool over `blocks`, all free. At most `u32::MAX - 1`
+    /// blocks are used.
+    pub fn new(blocks: &'a mut [Block]) -> Self {
+        let n = blocks.len().min((NONE - 1) as usize);
+        for (i, b) in blocks.iter_mut().enumerate().take(n) {
+            b.next = if i + 1 < n { (i + 1) as u32 } else { NONE };
+            b.len = 0;
+        }
+        BlockPool { free_head: if n > 0 { 0 } else { NONE }, free: n, blocks }
+    }
+
+    /// Free blocks.
+    pub fn free_count(&self) -> usize {
+        self.free
+    }
+
+    /// Total blocks.
+    pub fn capacity(&self) -> usize {
+        self.blocks.len()
+    }
+
+    /// Takes a block off the free list (`None` when the pool is empty).
+    pub fn alloc(&mut self) -> Option<u32> {
+        let idx = self.free_head;
+        let b = self.blocks.get_mut(idx as usize)?;
+        self.free_head = b.next;
+        b.next = NONE;
+        b.len = 0;
+        b.seq = 0;
+        self.free = self.free.saturating_sub(1);
+        Some(idx)
+    }
+
+    /// Returns one block to the free list.
+    pub fn free(&mut self, idx: u32) {
+        if let Some(b) = self.blocks.get_mut(idx as usize) {
+            b.next = self.free_head;
+            b.len = 0;
+            self.free_head = idx;
+            self.free += 1;
+        }
+    }
+
+    /// Returns a whole `next`-linked list of blocks.
+    pub fn free_list(&mut self, mut idx: u32) {
+        let mut guard = self.blocks.len();
+        while idx != NONE && guard > 0 {
+            let next = self.get(idx).map_or(NONE, |b| b.next);
+            self.free(idx);
+            idx = next;
+            guard -= 1;
+        }
+    }
+
+    /// A block by index.
+    pub fn get(&self, idx: u32) -> Option<&Block> {
+        self.blocks.get(idx as usize)
+    }
+
+    /// A block by index, mutably.
+    pub fn get_mut(&mut self, idx: u32) -> Option<&mut Block> {
+        self.blocks.get_mut(idx as usize)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn alloc_free_cycle() {
+        let mut storage = [Block::EMPTY, Block::EMPTY, Block::EMPTY];
+        let mut p = BlockPool::new(&mut storage);
+        let a = p.alloc().unwrap();
+        let b = p.alloc().unwrap();
+        let c = p.alloc().unwrap();
+        assert!(p.alloc().is_none());
+        assert_eq!(p.free_count(), 0);
+        p.get_mut(a).unwrap().next = b;
+        p.get_mut(b).unwrap().next = c;
+        p.free_list(a);
+        assert_eq!(p.free_count(), 3);
+    }
+}

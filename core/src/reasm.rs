@@ -1,0 +1,394 @@
+//! TCP reassembly, one direction at a time.
+//!
+//! In-order payload is delivered straight from the packet (no copy).
+//! Segments that arrive ahead of the next expected byte are copied into
+//! pool blocks, kept sorted by sequence number, and delivered once the hole
+//! before them fills. Overlaps keep the **first copy** of every byte (as the
+//! Linux stack does); a later copy that disagrees is counted as a conflict.
+//! A hole becomes an explicit **gap** when:
+//!
+//! * the peer has acknowledged bytes beyond it (the capture lost them),
+//! * the out-of-order buffer of this direction exceeds its byte bound, or
+//!   the block pool is exhausted,
+//! * the stream closes (FIN, RST, idle expiry, eviction).
+//!
+//! Sequence numbers are compared modulo 2³² (RFC 1982 style), so streams
+//! that wrap around are handled.
+
+use crate::pool::{BlockPool, BLOCK_SIZE, NONE};
+use crate::stats::Stats;
+
+/// Signed distance `a - b` in sequence space.
+#[inline]
+pub fn seq_diff(a: u32, b: u32) -> i32 {
+    a.wrapping_sub(b) as i32
+}
+
+/// What to do with a segment that `on_segment` looked at.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Accept {
+    /// Deliver `payload[skip..]` now (the first `skip` bytes were seen before).
+    Deliver {
+        /// Bytes already delivered earlier (retransmitted overlap).
+        skip: usize,
+    },
+    /// Buffered for later (out of order), or nothing to deliver.
+    Held,
+}
+
+/// A piece of the stream that `drain` hands out.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Chunk {
+    /// `out[..n]` holds the next bytes of the stream.
+    Data(usize),
+    /// This many bytes were lost.
+    Gap(u32),
+}
+
+/// Reassembly state of one direction of a TCP connection.
+#[derive(Clone, Copy, Debug)]
+pub struct StreamDir {
+    started: bool,
+    next_seq: u32,
+    fin_pending: bool,
+    fin_seq: u32,
+    fin_delivered: bool,
+    /// Holes before this sequence number are known lost.
+    lost_before: Option<u32>,
+    flush_all: bool,
+    ooo_head: u32,
+    ooo_bytes: u32,
+    /// The analyzer's carry block (an unconsumed message tail), or `NONE`.
+    pub(crate) carry: u32,
+}
+
+impl Default for StreamDir {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl StreamDir {
+    /// A direction that has seen nothing yet.
+    pub const fn new() -> Self {
+        StreamDir {
+            started: false,
+            next_seq: 0,
+            fin_pending: false,
+            fin_seq: 0,
+            fin_delivered: false,
+            lost_before: None,
+            flush_all: false,
+            ooo_head: NONE,
+            ooo_bytes: 0,
+            carry: NONE,
+        }
+    }
+
+    /// Bytes held out of order.
+    pub fn buffered(&self) -> u32 {
+        self.ooo_bytes
+    }
+
+    /// The next sequence number expected, once the direction has started.
+    pub fn next_seq(&self) -> Option<u32> {
+        self.started.then_some(self.next_seq)
+    }
+
+    /// Looks at one segment. `max_ooo` bounds the bytes held out of order.
+    #[allow(clippy::too_many_arguments)]
+    pub fn on_segment(
+        &mut self,
+        pool: &mut BlockPool<'_>,
+        stats: &mut Stats,
+        max_ooo: u32,
+        seq: u32,
+        syn: bool,
+        fin: bool,
+        payload: &[u8],
+    ) -> Accept {
+        let data_seq = if syn { seq.wrapping_add(1) } else { seq };
+        if !self.started {
+            self.started = true;
+            self.next_seq = data_seq;
+        }
+        let len = payload.len().min(i32::MAX as usize) as u32;
+        if fin && !self.fin_pending {
+            self.fin_pending = true;
+            self.fin_seq = data_seq.wrapping_add(len);
+        }
+        if len == 0 {
+            return Accept::Held;
+        }
+        let d = seq_diff(data_seq, self.next_seq);
+        if d <= 0 {
+            let behind = d.unsigned_abs();
+            if behind >= len {
+                stats.tcp_retransmitted_bytes += len as u64;
+                return Accept::Held;
+            }
+            stats.tcp_retransmitted_bytes += behind as u64;
+            self.next_seq = self.next_seq.wrapping_add(len - behind);
+            return Accept::Deliver { skip: behind as usize };
+        }
+        stats.tcp_out_of_order += 1;
+        if self.ooo_bytes.saturating_add(len) > max_ooo {
+            self.flush_all = true;
+        }
+        self.insert(pool, stats, data_seq, payload);
+        Accept::Held
+    }
+
+    /// Records an acknowledgment sent by the *peer* of this direction: bytes
+    /// of this direction before `ack` were received by the peer, so a hole
+    /// before it will never be filled in the capture.
+    pub fn on_peer_ack(&mut self, ack: u32) {
+        if !self.started {
+            return;
+        }
+        match self.lost_before {
+            Some(l) if seq_diff(ack, l) <= 0 => {}
+            _ => self.lost_before = Some(ack),
+        }
+    }
+
+    /// Gives up on every hole: the stream is closing, or the caller must
+    /// make room.
+    pub fn flush(&mut self) {
+        self.flush_all = true;
+    }
+
+    /// True when the hole at `next_seq` may be turned into a gap now: the
+    /// stream is closing or over its bounds, or the peer acknowledged bytes
+    /// past the hole's start.
+    fn may_gap(&self) -> bool {
+        self.flush_all || self.lost_before.is_some_and(|l| seq_diff(l, self.next_seq) > 0)
+    }
+
+    /// Hands out the next in-order piece of buffered data (copied into
+    /// `out`) or a gap, or `None` when the stream must wait.
+    pub fn drain(&mut self, pool: &mut BlockPool<'_>, stats: &mut Stats, out: &mut [u8; BLOCK_SIZE]) -> Option<Chunk> {
+        let mut guard = pool.capacity() + 1;
+        while guard > 0 {
+            guard -= 1;
+            let head = self.ooo_head;
+            let Some(b) = pool.get(head) else {
+                // Nothing buffered. On close, bytes before an announced FIN are lost.
+                if self.flush_all && self.fin_pending {
+                    let d = seq_diff(self.fin_seq, self.next_seq);
+                    if d > 0 {
+                        self.next_seq = self.fin_seq;
+                        return Some(self.gap(stats, d as u32));
+                    }
+                }
+                return None;
+            };
+            let (bseq, blen, next) = (b.seq, b.len as u32, b.next);
+            let d = seq_diff(bseq, self.next_seq);
+            let end = d.saturating_add(blen as i32);
+            if end <= 0 {
+                stats.tcp_retransmitted_bytes += blen as u64;
+                self.pop_head(pool, next, blen);
+                continue;
+            }
+            if d > 0 {
+                if !self.may_gap() {
+                    return None;
+                }
+                self.next_seq = bseq;
+                return Some(self.gap(stats, d as u32));
+            }
+            let skip = d.unsigned_abs() as usize;
+            let n = (blen as usize).saturating_sub(skip);
+            if let (Some(dst), Some(src)) = (out.get_mut(..n), b.data.get(skip..skip + n)) {
+                dst.copy_from_slice(src);
+            }
+            stats.tcp_retransmitted_bytes += skip as u64;
+            self.next_seq = self.next_seq.wrapping_add(n as u32);
+            self.pop_head(pool, next, blen);
+            if self.ooo_head == NONE && !self.fin_pending {
+                self.flush_all = false;
+            }
+            return Some(Chunk::Data(n));
+        }
+        None
+    }
+
+    fn gap(&mut self, stats: &mut Stats, n: u32) -> Chunk {
+        stats.tcp_gaps += 1;
+        stats.tcp_gap_bytes += n as u64;
+        Chunk::Gap(n)
+    }
+
+    fn pop_head(&mut self, pool: &mut BlockPool<'_>, next: u32, blen: u32) {
+        pool.free(self.ooo_head);
+        self.ooo_head = next;
+        self.ooo_bytes = self.ooo_bytes.saturating_sub(blen);
+    }
+
+    /// True once the FIN has been reached in sequence (all bytes before it
+    /// delivered or declared lost). Returns true only once.
+    pub fn take_fin(&mut self) -> bool {
+        if self.fin_pending && !self.fin_delivered && seq_diff(self.next_seq, self.fin_seq) >= 0 {
+            self.fin_delivered = true;
+            return true;
+        }
+        false
+    }
+
+    /// True after `take_fin` has returned true.
+    pub fn fin_done(&self) -> bool {
+        self.fin_delivered
+    }
+
+    /// Frees every block this direction holds (out-of-order data and carry).
+    pub fn release(&mut self, pool: &mut BlockPool<'_>) {
+        pool.free_list(self.ooo_head);
+        self.ooo_head = NONE;
+        self.ooo_bytes = 0;
+        if self.carry != NONE {
+            pool.free(self.carry);
+            self.carry = NONE;
+        }
+    }
+
+    /// Copies `payload` (starting at `seq`, ahead of `next_seq`) into
+    /// sorted blocks, keeping bytes already held (first copy wins).
+    fn insert(&mut self, pool: &mut BlockPool<'_>, stats: &mut Stats, seq: u32, payload: &[u8]) {
+        let len = payload.len();
+        let mut c = 0usize;
+        let mut prev = NONE;
+        let mut cur = self.ooo_head;
+        let mut guard = pool.capacity().saturating_mul(2) + len / BLOCK_SIZE + 2;
+        while c < len && guard > 0 {
+            guard -= 1;
+            let cs = seq.wrapping_add(c as u32);
+            // Skip held blocks that end at or before `cs`.
+            while let Some(b) = pool.get(cur) {
+                if seq_diff(b.seq.wrapping_add(b.len as u32), cs) <= 0 {
+                    prev = cur;
+                    cur = b.next;
+                } else {
+                    break;
+                }
+            }
+            let (cur_seq, cur_len, cur_next) = pool.get(cur).map_or((0, 0, NONE), |b| (b.seq, b.len as usize, b.next));
+            let room_before = if cur == NONE { len - c } else { (seq_diff(cur_seq, cs).max(0) as usize).min(len - c) };
+            if room_before > 0 {
+                let n = room_before.min(BLOCK_SIZE);
+                let Some(nb) = pool.alloc() else {
+                    stats.block_alloc_failures += 1;
+                    // Cannot hold it: give up on holes so the stream moves on.
+                    self.flush_all = true;
+                    return;
+                };
+                if let (Some(blk), Some(src)) = (pool.get_mut(nb), payload.get(c..c + n)) {
+                    blk.seq = cs;
+                    blk.len = n as u16;
+                    if let Some(dst) = blk.data.get_mut(..n) {
+                        dst.copy_from_slice(src);
+                    }
+                    blk.next = cur;
+                }
+                if prev == NONE {
+                    self.ooo_head = nb;
+                } else if let Some(p) = pool.get_mut(prev) {
+                    p.next = nb;
+                }
+                prev = nb;
+                self.ooo_bytes = self.ooo_bytes.saturating_add(n as u32);
+                c += n;
+            } else if let Some(b) = pool.get(cur) {
+                // `cur` already holds the bytes at `cs`: keep them, count conflicts.
+                let off = seq_diff(cs, cur_seq).max(0) as usize;
+                let n = cur_len.saturating_sub(off).min(len - c).max(1);
+                let held = b.data.get(off..off + n).unwrap_or(&[]);
+                let new = payload.get(c..c + n).unwrap_or(&[]);
+                let conflicts = held.iter().zip(new).filter(|(a, b)| a != b).count();
+                stats.tcp_overlap_conflicts += conflicts as u64;
+                stats.tcp_retransmitted_bytes += n as u64;
+                c += n;
+                prev = cur;
+                cur = cur_next;
+            } else {
+                break;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pool::Block;
+
+    struct Harness {
+        out: heapless::Vec<u8, 8192>,
+        gaps: u32,
+    }
+
+    fn run(dir: &mut StreamDir, pool: &mut BlockPool<'_>, stats: &mut Stats, h: &mut Harness, seq: u32, data: &[u8]) {
+        if let Accept::Deliver { skip } = dir.on_segment(pool, stats, 1 << 20, seq, false, false, data) {
+            h.out.extend_from_slice(&data[skip..]).unwrap();
+        }
+        let mut tmp = [0u8; BLOCK_SIZE];
+        while let Some(c) = dir.drain(pool, stats, &mut tmp) {
+            match c {
+                Chunk::Data(n) => h.out.extend_from_slice(&tmp[..n]).unwrap(),
+                Chunk::Gap(n) => h.gaps += n,
+            }
+        }
+    }
+
+    #[test]
+    fn reorder_overlap_and_wrap() {
+        let mut blocks: [Block; 8] = core::array::from_fn(|_| Block::EMPTY);
+        let mut pool = BlockPool::new(&mut blocks);
+        let mut stats = Stats::default();
+        let mut d = StreamDir::new();
+        let mut h = Harness { out: heapless::Vec::new(), gaps: 0 };
+        let base = u32::MAX - 3; // wraps inside the stream
+        run(&mut d, &mut pool, &mut stats, &mut h, base, b"ab");
+        run(&mut d, &mut pool, &mut stats, &mut h, base.wrapping_add(6), b"ghij");
+        run(&mut d, &mut pool, &mut stats, &mut h, base.wrapping_add(4), b"eXgZ"); // overlaps "gh" with "gZ"
+        assert_eq!(&h.out[..], b"ab");
+        run(&mut d, &mut pool, &mut stats, &mut h, base.wrapping_add(1), b"bcd"); // retransmits 'b'
+        assert_eq!(&h.out[..], b"abcdeXghij");
+        assert_eq!(stats.tcp_overlap_conflicts, 1);
+        assert_eq!(h.gaps, 0);
+        assert_eq!(pool.free_count(), 8);
+    }
+
+    #[test]
+    fn ack_beyond_hole_makes_gap() {
+        let mut blocks: [Block; 4] = core::array::from_fn(|_| Block::EMPTY);
+        let mut pool = BlockPool::new(&mut blocks);
+        let mut stats = Stats::default();
+        let mut d = StreamDir::new();
+        let mut h = Harness { out: heapless::Vec::new(), gaps: 0 };
+        run(&mut d, &mut pool, &mut stats, &mut h, 100, b"abc");
+        run(&mut d, &mut pool, &mut stats, &mut h, 110, b"xyz");
+        assert_eq!(h.gaps, 0);
+        d.on_peer_ack(113);
+        run(&mut d, &mut pool, &mut stats, &mut h, 113, b"!");
+        assert_eq!(h.gaps, 7);
+        assert_eq!(&h.out[..], b"abcxyz!");
+        assert_eq!(stats.tcp_gap_bytes, 7);
+    }
+
+    #[test]
+    fn pool_exhaustion_degrades_to_gap() {
+        let mut blocks: [Block; 1] = core::array::from_fn(|_| Block::EMPTY);
+        let mut pool = BlockPool::new(&mut blocks);
+        let mut stats = Stats::default();
+        let mut d = StreamDir::new();
+        let mut h = Harness { out: heapless::Vec::new(), gaps: 0 };
+        run(&mut d, &mut pool, &mut stats, &mut h, 0, b"a");
+        run(&mut d, &mut pool, &mut stats, &mut h, 10, b"k");
+        run(&mut d, &mut pool, &mut stats, &mut h, 20, b"u");
+        assert!(stats.block_alloc_failures >= 1);
+        assert!(h.gaps > 0);
+        d.release(&mut pool);
+        assert_eq!(pool.free_count(), 1);
+    }
+}

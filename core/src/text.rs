@@ -1,0 +1,223 @@
+//! Fixed-capacity text storage for transaction fields.
+//!
+//! A [`TextBuf`] is a small arena: protocol analyzers append the bytes of a
+//! field (a path, a header value) and keep the returned [`Span`]. When the
+//! arena is full the field is cut, and [`TextBuf::truncated`] says so; the
+//! JSON writer then flags the transaction instead of hiding the loss.
+
+use core::fmt;
+
+/// A range of bytes inside a [`TextBuf`]. The empty span is the default.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Span {
+    off: u16,
+    len: u16,
+}
+
+impl Span {
+    /// The empty span.
+    pub const EMPTY: Span = Span { off: 0, len: 0 };
+
+    /// Length in bytes.
+    pub fn len(self) -> usize {
+        self.len as usize
+    }
+    /// True when the span holds no bytes.
+    pub fn is_empty(self) -> bool {
+        self.len == 0
+    }
+}
+
+/// An append-only byte arena of `N` bytes (N ≤ 65535).
+#[derive(Clone, Debug)]
+pub struct TextBuf<const N: usize> {
+    buf: [u8; N],
+    len: u16,
+    truncated: bool,
+}
+
+impl<const N: usize> Default for TextBuf<N> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<const N: usize> TextBuf<N> {
+    /// An empty arena.
+    pub const fn new() -> Self {
+        TextBuf { buf: [0; N], len: 0, truncated: false }
+    }
+
+    /// Forgets every span; the storage is reused.
+    pub fn clear(&mut self) {
+        self.len = 0;
+        self.truncated = false;
+    }
+
+    /// True when some appended bytes did not fit.
+    pub fn truncated(&self) -> bool {
+        self.truncated
+    }
+
+    /// Marks the arena's content as incomplete (used when a field was cut
+    /// before it reached the arena, e.g. a line longer than a stream block).
+    pub fn mark_truncated(&mut self) {
+        self.truncated = true;
+    }
+
+    /// Bytes still free.
+    pub fn remaining(&self) -> usize {
+        N.min(u16::MAX as usize).saturating_sub(self.len as usize)
+    }
+
+    /// Appends `bytes` (cut to what fits) and returns where they are.
+    pub fn push(&mut self, bytes: &[u8]) -> Span {
+        let off = self.len;
+        let n = bytes.len().min(self.remaining());
+        if n < bytes.len() {
+            self.truncated = true;
+        }
+        let start = off as usize;
+        if let (Some(dst), Some(src)) = (self.buf.get_mut(start..start + n), bytes.get(..n)) {
+            dst.copy_from_slice(src);
+            self.len = off.saturating_add(n as u16);
+        }
+        Span { off, len: n as u16 }
+    }
+
+    /// Appends `bytes` to `span`, which must be the last span pushed (as it
+    /// is while one field is being built from several pieces). Returns the
+    /// grown span; when `span` is not last, the bytes start a new span.
+    pub fn extend(&mut self, span: Span, bytes: &[u8]) -> Span {
+        if span.is_empty() {
+            return self.push(bytes);
+        }
+        if (span.off as usize + span.len as usize) != self.len as usize {
+            return self.push(bytes);
+        }
+        let added = self.push(bytes);
+        Span { off: span.off, len: span.len.saturating_add(added.len) }
+    }
+
+    /// The part of `span` that starts `start` bytes in and is `len` long
+    /// (clamped to the span).
+    pub fn sub(&self, span: Span, start: usize, len: usize) -> Span {
+        let start = start.min(span.len as usize);
+        let len = len.min(span.len as usize - start);
+        Span { off: span.off.saturating_add(start as u16), len: len as u16 }
+    }
+
+    /// The bytes of `span` (empty if the span is not from this arena).
+    pub fn get(&self, span: Span) -> &[u8] {
+        let start = span.off as usize;
+        self.buf.get(start..start + span.len as usize).unwrap_or(&[])
+    }
+
+    /// `span` as text for display and JSON (invalid UTF-8 is replaced).
+    pub fn text(&self, span: Span) -> Lossy<'_> {
+        Lossy(self.get(span))
+    }
+}
+
+/// Bytes shown as UTF-8 text, with U+FFFD for invalid sequences. Wire data
+/// is not guaranteed to be UTF-8, JSON strings must be.
+#[derive(Clone, Copy)]
+pub struct Lossy<'a>(pub &'a [u8]);
+
+impl fmt::Display for Lossy<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for chunk in self.0.utf8_chunks() {
+            f.write_str(chunk.valid())?;
+            if !chunk.invalid().is_empty() {
+                f.write_str("\u{FFFD}")?;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl serde::Serialize for Lossy<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match core::str::from_utf8(self.0) {
+            Ok(v) => s.serialize_str(v),
+            Err(_) => s.collect_str(self),
+        }
+    }
+}
+
+/// ASCII case-insensitive equality of two byte strings.
+pub fn eq_ignore_case(a: &[u8], b: &[u8]) -> bool {
+    a.eq_ignore_ascii_case(b)
+}
+
+/// `s` without leading and trailing spaces and tabs.
+pub fn trim(s: &[u8]) -> &[u8] {
+    let start = s.iter().position(|&c| c != b' ' && c != b'\t').unwrap_or(s.len());
+    let end = s.iter().rposition(|&c| c != b' ' && c != b'\t').map_or(start, |e| e + 1);
+    s.get(start..end).unwrap_or(&[])
+}
+
+/// Parses an unsigned decimal number; `None` on any non-digit or overflow.
+pub fn parse_u64(s: &[u8]) -> Option<u64> {
+    if s.is_empty() {
+        return None;
+    }
+    let mut v: u64 = 0;
+    for &c in s {
+        let d = c.checked_sub(b'0').filter(|d| *d <= 9)?;
+        v = v.checked_mul(10)?.checked_add(d as u64)?;
+    }
+    Some(v)
+}
+
+/// Index of the first `needle` byte in `hay` (a hot loop: kept simple so the
+/// compiler vectorises it).
+#[inline]
+pub fn find_byte(hay: &[u8], needle: u8) -> Option<usize> {
+    hay.iter().position(|&c| c == needle)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn push_truncates_and_flags() {
+        let mut t: TextBuf<8> = TextBuf::new();
+        let a = t.push(b"abc");
+        let b = t.push(b"defghij");
+        assert_eq!(t.get(a), b"abc");
+        assert_eq!(t.get(b), b"defgh");
+        assert!(t.truncated());
+        assert_eq!(t.push(b"x").len(), 0);
+    }
+
+    #[test]
+    fn extend_last_span() {
+        let mut t: TextBuf<16> = TextBuf::new();
+        let a = t.push(b"ab");
+        let a = t.extend(a, b"cd");
+        assert_eq!(t.get(a), b"abcd");
+        let b = t.push(b"x");
+        let a2 = t.extend(a, b"e");
+        assert_eq!(t.get(b), b"x");
+        assert_eq!(t.get(a2), b"e");
+    }
+
+    #[test]
+    fn helpers() {
+        assert_eq!(trim(b"  a b \t"), b"a b");
+        assert_eq!(trim(b"   "), b"");
+        assert_eq!(parse_u64(b"123"), Some(123));
+        assert_eq!(parse_u64(b"12a"), None);
+        assert_eq!(parse_u64(b"99999999999999999999999"), None);
+    }
+
+    #[test]
+    fn lossy_display() {
+        use core::fmt::Write;
+        let mut s: heapless::String<16> = heapless::String::new();
+        write!(s, "{}", Lossy(b"a\xffb")).unwrap();
+        assert_eq!(s.as_str(), "a\u{FFFD}b");
+    }
+}
