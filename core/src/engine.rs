@@ -120,6 +120,9 @@ impl<const F: usize, const B: usize, const P: usize, const R: usize> OwnedStorag
 
 /// How often (in packet time) timeouts are checked.
 const SWEEP_INTERVAL: Duration = Duration::from_millis(100);
+/// How long a finished connection's slot lingers to absorb late
+/// retransmissions (bounded by the flow timeout).
+const CLOSED_LINGER: Duration = Duration::from_secs(10);
 /// Most records re-queued per sweep (bounds the work of one sweep).
 const SWEEP_REQUEUE_BUDGET: usize = 64;
 
@@ -328,6 +331,7 @@ impl<'a> Engine<'a> {
             protocol,
             transport: if ipproto == proto::TCP { Transport::Tcp } else { Transport::Udp },
             last_seen: ts,
+            closed: false,
         };
         slot.parser = ParserState::new(protocol);
         Some((idx, dir))
@@ -356,6 +360,24 @@ impl<'a> Engine<'a> {
         };
         let max_ooo = self.cfg.max_ooo_bytes;
         let Some(slot) = self.flows.get_mut(idx) else { return };
+        if slot.meta.closed {
+            let old_next = slot.tcp.get(dir.index()).and_then(|t| t.next_seq());
+            if flags.syn && !flags.ack && old_next.is_none_or(|n| crate::reasm::seq_diff(seq, n) > 0) {
+                // The 5-tuple is reused by a new connection (its SYN starts
+                // past the old one's sequence space, as TIME_WAIT requires).
+                let protocol = slot.meta.protocol;
+                slot.meta.closed = false;
+                slot.meta.client = Endpoint { ip: sip, port: sport };
+                slot.meta.server = Endpoint { ip: dip, port: dport };
+                slot.tcp = [crate::reasm::StreamDir::new(), crate::reasm::StreamDir::new()];
+                slot.parser = ParserState::new(protocol);
+                self.stats.flows_created += 1;
+                return self.tcp(ts, sip, sport, dip, dport, seq, ack, flags, payload, sink);
+            }
+            // A late retransmission of a finished connection.
+            self.stats.tcp_retransmitted_bytes += payload.len() as u64;
+            return;
+        }
         let d = dir.index();
         let o = dir.reverse().index();
         if flags.ack {
@@ -374,13 +396,12 @@ impl<'a> Engine<'a> {
         if flags.ack {
             self.drain(idx, dir.reverse(), ts, sink);
         }
-        if flags.rst {
-            self.close_flow(idx, Notes::NO_RESPONSE, sink);
-            return;
-        }
-        let done = self.flows.get(idx).is_some_and(|s| s.tcp.iter().all(|t| t.fin_done()));
+        let done = flags.rst || self.flows.get(idx).is_some_and(|s| s.tcp.iter().all(|t| t.fin_done()));
         if done {
-            self.close_flow(idx, Notes::NO_RESPONSE, sink);
+            self.end_flow(idx, Notes::NO_RESPONSE, sink);
+            if let Some(s) = self.flows.get_mut(idx) {
+                s.meta.closed = true;
+            }
         }
     }
 
@@ -464,10 +485,19 @@ impl<'a> Engine<'a> {
         self.with_analyzer(idx, ts, sink, |parser, ctx, _, _| parser.on_datagram(ctx, dir, payload));
     }
 
-    /// Ends flow `idx`: flushes both directions (remaining holes become
-    /// gaps), lets the analyzer complete what it can, reports the flow's
-    /// open records with `why`, and frees the slot.
+    /// Ends flow `idx` and frees its slot (see [`Engine::end_flow`]).
     fn close_flow(&mut self, idx: u32, why: Notes, sink: &mut dyn Sink) {
+        if self.flows.get(idx).is_some_and(|s| !s.meta.closed) {
+            self.end_flow(idx, why, sink);
+        }
+        self.flows.remove(idx);
+        self.stats.flows_closed += 1;
+    }
+
+    /// Ends the connection of flow `idx`: flushes both directions (remaining
+    /// holes become gaps), lets the analyzer complete what it can, reports
+    /// the flow's open records with `why`, and frees its blocks.
+    fn end_flow(&mut self, idx: u32, why: Notes, sink: &mut dyn Sink) {
         let ts = self.now;
         for dir in [Direction::ToServer, Direction::ToClient] {
             if let Some(sd) = self.flows.get_mut(idx).and_then(|s| s.tcp.get_mut(dir.index())) {
@@ -482,8 +512,6 @@ impl<'a> Engine<'a> {
                 sd.release(pool);
             }
         });
-        self.flows.remove(idx);
-        self.stats.flows_closed += 1;
     }
 
     /// Lets time pass without traffic (call it when a live capture is idle)
@@ -502,8 +530,11 @@ impl<'a> Engine<'a> {
         self.next_sweep = self.now.add(SWEEP_INTERVAL);
         let now = self.now;
         // Idle flows, oldest first.
+        let linger = if self.cfg.flow_timeout < CLOSED_LINGER { self.cfg.flow_timeout } else { CLOSED_LINGER };
         while let Some(idx) = self.flows.oldest() {
-            let idle = self.flows.get(idx).is_some_and(|s| now.since(s.meta.last_seen) >= self.cfg.flow_timeout);
+            let idle = self.flows.get(idx).is_some_and(|s| {
+                now.since(s.meta.last_seen) >= if s.meta.closed { linger } else { self.cfg.flow_timeout }
+            });
             if !idle {
                 break;
             }
@@ -532,7 +563,8 @@ impl<'a> Engine<'a> {
     }
 
     /// End of input: every flow is closed (oldest first) and every pending
-    /// transaction reported.
+    /// transaction reported. The engine can then take another input whose
+    /// timestamps start anew (the next capture file).
     pub fn finish(&mut self, sink: &mut dyn Sink) {
         let mut guard = self.flows.capacity() + 1;
         while let Some(idx) = self.flows.oldest() {
@@ -545,5 +577,8 @@ impl<'a> Engine<'a> {
         while let Some((h, _)) = self.pending.oldest() {
             emit_unanswered(&mut self.pending, &mut self.stats, sink, h, Notes::NO_RESPONSE);
         }
+        // Everything is flushed: the next input may start at any time.
+        self.now = Timestamp::ZERO;
+        self.next_sweep = Timestamp::ZERO;
     }
 }

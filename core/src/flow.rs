@@ -88,6 +88,9 @@ pub struct FlowMeta {
     pub transport: Transport,
     /// Last packet seen.
     pub last_seen: Timestamp,
+    /// The connection ended (FIN both ways, or RST) and was reported; the
+    /// slot lingers so that late retransmissions are recognised as such.
+    pub closed: bool,
 }
 
 impl Default for FlowMeta {
@@ -98,6 +101,7 @@ impl Default for FlowMeta {
             protocol: Protocol::Http,
             transport: Transport::Tcp,
             last_seen: Timestamp::ZERO,
+            closed: false,
         }
     }
 }
@@ -136,6 +140,7 @@ impl FlowSlot {
             protocol: Protocol::Http,
             transport: Transport::Tcp,
             last_seen: Timestamp::ZERO,
+            closed: false,
         },
         tcp: [StreamDir::new(), StreamDir::new()],
         parser: ParserState::None,

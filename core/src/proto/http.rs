@@ -294,13 +294,17 @@ impl HttpParser {
     fn start_response(&mut self, ctx: &mut Ctx<'_, '_>, raw_line: &[u8], line: &[u8]) {
         let Some(sl) = parse_status_line(line) else { return };
         let ts = ctx.ts;
-        let interim_continues = self.side(Direction::ToClient).msg.is_some();
-        let h = match self.side(Direction::ToClient).msg {
-            // After an interim (1xx) response, the final one belongs to the same request.
-            Some(h) if ctx.slot(h).is_some() => Some(h),
-            _ => ctx.find(|s| s.flags & (FLAG_RESPONSE_ONLY | FLAG_RESPONSE_STARTED) == 0),
-        };
-        let h = match h {
+        if (100..200).contains(&sl.code) && sl.code != 101 {
+            // Interim response (100 Continue, 103 Early Hints): not a
+            // transaction and not counted; the final response follows for
+            // the same request (as Packetbeat does).
+            let side = self.side(Direction::ToClient);
+            side.reset_message();
+            side.phase = Phase::Headers;
+            side.code = sl.code;
+            return;
+        }
+        let h = match ctx.find(|s| s.flags & (FLAG_RESPONSE_ONLY | FLAG_RESPONSE_STARTED) == 0) {
             Some(h) => h,
             None => {
                 let Some(h) = ctx.begin(ts) else {
@@ -317,11 +321,8 @@ impl HttpParser {
             }
         };
         let mut head = false;
-        let carried = if interim_continues { self.side(Direction::ToClient).msg_bytes } else { 0 };
         if let Some(s) = ctx.slot(h) {
-            if s.flags & FLAG_RESPONSE_STARTED == 0 || !interim_continues {
-                s.txn.response_ts = Some(ts);
-            }
+            s.txn.response_ts = Some(ts);
             s.flags |= FLAG_RESPONSE_STARTED;
             if let Some(hx) = http(&mut s.txn) {
                 head = hx.text.get(hx.method).eq_ignore_ascii_case(b"HEAD");
@@ -332,7 +333,7 @@ impl HttpParser {
         side.reset_message();
         side.msg = Some(h);
         side.phase = Phase::Headers;
-        side.msg_bytes = carried + raw_line.len() as u64;
+        side.msg_bytes = raw_line.len() as u64;
         side.head = head;
         side.code = sl.code;
         let mut side = *side;
@@ -418,8 +419,8 @@ impl HttpParser {
                         self.complete(ctx, dir);
                         self.passthrough = true;
                     } else {
-                        // Interim response: the final one follows for the same request.
-                        side.phase = Phase::Idle;
+                        // Interim response done: the final one follows.
+                        side.reset_message();
                     }
                 } else if side.head || code == 204 || code == 304 {
                     self.complete(ctx, dir);

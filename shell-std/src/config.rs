@@ -1,0 +1,377 @@
+//! The YAML configuration file: Packetbeat 1.2's `packetbeat.yml` layout
+//! (`interfaces`, `protocols`, `shipper`, `output`) plus tapbeat's own
+//! `tapbeat:` section (table sizes, timeouts, schema).
+//!
+//! Unknown keys and wrong types are errors that name the key and the line.
+
+use std::path::Path;
+
+use anyhow::{bail, Context, Result};
+use serde::Deserialize;
+use tapbeat_core::config::{self as core_cfg, Names, MAX_NAME, MAX_NAMES, MAX_PORTS};
+use tapbeat_core::json::Schema;
+use tapbeat_core::time::Duration;
+use tapbeat_core::{Config, Protocol, StorageSizes};
+
+/// The whole file.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct File {
+    /// Capture settings (used by live capture; accepted and checked here).
+    #[serde(default)]
+    pub interfaces: Option<Interfaces>,
+    /// Protocol analyzers.
+    #[serde(default)]
+    pub protocols: Protocols,
+    /// Sensor name and tags.
+    #[serde(default)]
+    pub shipper: Shipper,
+    /// Where documents go.
+    #[serde(default)]
+    pub output: Output,
+    /// tapbeat's own settings.
+    #[serde(default)]
+    pub tapbeat: Tapbeat,
+}
+
+/// `interfaces:` (Packetbeat 1.x, one device).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Interfaces {
+    /// Device name or `any`.
+    pub device: Option<String>,
+    /// Capture type (`pcap`; `af_packet` is accepted as a synonym).
+    #[serde(rename = "type")]
+    pub kind: Option<String>,
+    /// Snap length.
+    pub snaplen: Option<u32>,
+    /// Kernel buffer size in MB.
+    pub buffer_size_mb: Option<u32>,
+    /// Also capture VLAN-tagged traffic.
+    pub with_vlans: Option<bool>,
+    /// BPF filter overriding the one built from ports.
+    pub bpf_filter: Option<String>,
+    /// A pcap file to read instead of a device.
+    pub file: Option<String>,
+}
+
+/// `protocols:`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Protocols {
+    /// `protocols.http`.
+    pub http: Option<Http>,
+}
+
+/// `protocols.http`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Http {
+    /// Analyzer on or off (default on when the section exists).
+    pub enabled: Option<bool>,
+    /// Server ports.
+    pub ports: Option<Vec<u16>>,
+    /// Keep the raw request.
+    pub send_request: Option<bool>,
+    /// Keep the raw response.
+    pub send_response: Option<bool>,
+    /// Seconds before an unanswered request is reported.
+    pub transaction_timeout: Option<u64>,
+    /// Headers to keep.
+    pub send_headers: Option<Vec<String>>,
+    /// Keep every header.
+    pub send_all_headers: Option<bool>,
+    /// Cookies as maps.
+    pub split_cookie: Option<bool>,
+    /// Packetbeat 1.x's sample misspelling of `split_cookie`, accepted.
+    pub split_coookie: Option<bool>,
+    /// Header that carries the real client IP.
+    pub real_ip_header: Option<String>,
+    /// Content types whose bodies go into the raw text.
+    pub include_body_for: Option<Vec<String>>,
+    /// Parameters to hide.
+    pub hide_keywords: Option<Vec<String>>,
+    /// Hide Authorization headers.
+    pub redact_authorization: Option<bool>,
+}
+
+/// `shipper:`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Shipper {
+    /// Sensor name (`shipper` field). Defaults to none.
+    pub name: Option<String>,
+    /// Tags added to every document.
+    pub tags: Option<Vec<String>>,
+}
+
+/// `output:`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Output {
+    /// NDJSON on stdout.
+    pub console: Option<Console>,
+    /// NDJSON into a file.
+    pub file: Option<FileOut>,
+}
+
+/// `output.console`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Console {
+    /// Accepted for compatibility; documents are always one per line.
+    pub pretty: Option<bool>,
+}
+
+/// `output.file`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileOut {
+    /// Folder.
+    pub path: Option<String>,
+    /// File name (default `tapbeat`).
+    pub filename: Option<String>,
+}
+
+/// `tapbeat:`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Tapbeat {
+    /// Flow-table slots.
+    pub flows: Option<usize>,
+    /// Stream blocks (4 KiB each).
+    pub stream_blocks: Option<usize>,
+    /// Pending-transaction records.
+    pub pending: Option<usize>,
+    /// IP fragment slots (16 KiB each).
+    pub fragments: Option<usize>,
+    /// Seconds of silence before a flow is closed.
+    pub flow_timeout: Option<u64>,
+    /// Out-of-order bytes buffered per direction before a gap is declared.
+    pub max_out_of_order_bytes: Option<u32>,
+    /// `packetbeat` or `ecs`.
+    pub schema: Option<String>,
+}
+
+/// The effective settings: kernel config, storage sizes, document options.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Kernel configuration.
+    pub core: Config,
+    /// Table sizes.
+    pub sizes: StorageSizes,
+    /// Document layout.
+    pub schema: Schema,
+    /// Sensor name.
+    pub shipper: String,
+    /// Tags.
+    pub tags: Vec<String>,
+    /// Output file from the config (`output.file`), if any.
+    pub output_file: Option<std::path::PathBuf>,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            core: Config::default(),
+            sizes: default_sizes(),
+            schema: Schema::Packetbeat,
+            shipper: String::new(),
+            tags: Vec::new(),
+            output_file: None,
+        }
+    }
+}
+
+/// Host defaults: 65 536 flows, 4 096 stream blocks (16 MiB), 4 096
+/// pending transactions, 64 fragment slots.
+pub fn default_sizes() -> StorageSizes {
+    StorageSizes { flows: 65_536, blocks: 4096, pending: 4096, frags: 64 }
+}
+
+fn names(key: &str, v: &[String]) -> Result<Names> {
+    if v.len() > MAX_NAMES {
+        bail!("{key}: at most {MAX_NAMES} entries are supported, got {}", v.len());
+    }
+    let mut out = Names::new();
+    for s in v {
+        let n = core_cfg::name(s).with_context(|| format!("{key}: '{s}' is longer than {MAX_NAME} bytes"))?;
+        let _ = out.push(n);
+    }
+    Ok(out)
+}
+
+/// Parses `schema` names.
+pub fn parse_schema(s: &str) -> Result<Schema> {
+    match s {
+        "packetbeat" => Ok(Schema::Packetbeat),
+        "ecs" => Ok(Schema::Ecs),
+        other => bail!("unknown schema '{other}' (expected packetbeat or ecs)"),
+    }
+}
+
+impl Settings {
+    /// Reads and validates a config file.
+    pub fn from_path(path: &Path) -> Result<Settings> {
+        let text = std::fs::read_to_string(path).with_context(|| format!("cannot read config {}", path.display()))?;
+        Self::from_yaml(&text).with_context(|| format!("in config {}", path.display()))
+    }
+
+    /// Parses and validates config text.
+    pub fn from_yaml(text: &str) -> Result<Settings> {
+        let file: File = if text.trim().is_empty() { File::default() } else { serde_yaml::from_str(text)? };
+        Self::from_file(file)
+    }
+
+    fn from_file(f: File) -> Result<Settings> {
+        let mut s = Settings::default();
+        if let Some(h) = f.protocols.http {
+            if let Some(p) = h.ports {
+                if p.len() > MAX_PORTS {
+                    bail!("protocols.http.ports: at most {MAX_PORTS} ports are supported");
+                }
+                s.core.set_ports(Protocol::Http, &p);
+            }
+            let c2 = &mut s.core.http;
+            c2.common.enabled = h.enabled.unwrap_or(true) && !c2.common.ports.is_empty();
+            c2.common.send_request = h.send_request.unwrap_or(false);
+            c2.common.send_response = h.send_response.unwrap_or(false);
+            if let Some(t) = h.transaction_timeout {
+                c2.common.transaction_timeout = Duration::from_secs(t);
+            }
+            if let Some(v) = h.send_headers {
+                c2.send_headers = names("protocols.http.send_headers", &v)?;
+            }
+            c2.send_all_headers = h.send_all_headers.unwrap_or(false);
+            c2.split_cookie = h.split_cookie.or(h.split_coookie).unwrap_or(false);
+            if let Some(r) = h.real_ip_header {
+                c2.real_ip_header = Some(
+                    core_cfg::name(&r).with_context(|| format!("protocols.http.real_ip_header: longer than {MAX_NAME} bytes"))?,
+                );
+            }
+            if let Some(v) = h.include_body_for {
+                c2.include_body_for = names("protocols.http.include_body_for", &v)?;
+            }
+            if let Some(v) = h.hide_keywords {
+                c2.hide_keywords = names("protocols.http.hide_keywords", &v)?;
+            }
+            c2.redact_authorization = h.redact_authorization.unwrap_or(false);
+        }
+        s.shipper = f.shipper.name.unwrap_or_default();
+        s.tags = f.shipper.tags.unwrap_or_default();
+        if let Some(fo) = f.output.file {
+            let dir = fo.path.unwrap_or_else(|| ".".into());
+            s.output_file = Some(Path::new(&dir).join(fo.filename.unwrap_or_else(|| "tapbeat".into())));
+        }
+        let t = f.tapbeat;
+        if let Some(n) = t.flows {
+            s.sizes.flows = n;
+        }
+        if let Some(n) = t.stream_blocks {
+            s.sizes.blocks = n;
+        }
+        if let Some(n) = t.pending {
+            s.sizes.pending = n;
+        }
+        if let Some(n) = t.fragments {
+            s.sizes.frags = n;
+        }
+        if s.sizes.flows == 0 || s.sizes.pending == 0 {
+            bail!("tapbeat.flows and tapbeat.pending must be at least 1");
+        }
+        if let Some(secs) = t.flow_timeout {
+            s.core.flow_timeout = Duration::from_secs(secs);
+        }
+        if let Some(b) = t.max_out_of_order_bytes {
+            s.core.max_ooo_bytes = b;
+        }
+        if let Some(sc) = t.schema {
+            s.schema = parse_schema(&sc).context("tapbeat.schema")?;
+        }
+        Ok(s)
+    }
+
+    /// Applies a `--ports http=80,8080` override.
+    pub fn apply_ports_override(&mut self, spec: &str) -> Result<()> {
+        let (proto, ports) =
+            spec.split_once('=').with_context(|| format!("--ports '{spec}': expected PROTOCOL=PORT[,PORT...]"))?;
+        let p = Protocol::from_name(proto.trim()).with_context(|| format!("--ports: unknown protocol '{proto}'"))?;
+        let mut list = Vec::new();
+        for x in ports.split(',').filter(|x| !x.trim().is_empty()) {
+            list.push(x.trim().parse::<u16>().with_context(|| format!("--ports: '{x}' is not a port number"))?);
+        }
+        if list.len() > MAX_PORTS {
+            bail!("--ports: at most {MAX_PORTS} ports per protocol");
+        }
+        if !self.core.set_ports(p, &list) {
+            bail!("--ports: protocol '{proto}' has no analyzer in this build yet");
+        }
+        Ok(())
+    }
+
+    /// A human-readable summary of the effective settings.
+    pub fn describe(&self) -> String {
+        let h = &self.core.http;
+        format!(
+            "protocols:\n  http:\n    enabled: {}\n    ports: {:?}\n    send_request: {}\n    send_response: {}\n    transaction_timeout: {}\n    send_all_headers: {}\n    send_headers: {:?}\n    split_cookie: {}\n    real_ip_header: {:?}\n    include_body_for: {:?}\n    hide_keywords: {:?}\n    redact_authorization: {}\nshipper:\n  name: {:?}\n  tags: {:?}\ntapbeat:\n  flows: {}\n  stream_blocks: {}\n  pending: {}\n  fragments: {}\n  flow_timeout: {}\n  max_out_of_order_bytes: {}\n  schema: {}\n  memory_bytes: {}\n",
+            h.common.enabled,
+            h.common.ports.as_slice(),
+            h.common.send_request,
+            h.common.send_response,
+            h.common.transaction_timeout.as_millis() / 1000,
+            h.send_all_headers,
+            h.send_headers.iter().map(|s| s.as_str()).collect::<Vec<_>>(),
+            h.split_cookie,
+            h.real_ip_header.as_ref().map(|s| s.as_str()),
+            h.include_body_for.iter().map(|s| s.as_str()).collect::<Vec<_>>(),
+            h.hide_keywords.iter().map(|s| s.as_str()).collect::<Vec<_>>(),
+            h.redact_authorization,
+            self.shipper,
+            self.tags,
+            self.sizes.flows,
+            self.sizes.blocks,
+            self.sizes.pending,
+            self.sizes.frags,
+            self.core.flow_timeout.as_millis() / 1000,
+            self.core.max_ooo_bytes,
+            match self.schema {
+                Schema::Packetbeat => "packetbeat",
+                Schema::Ecs => "ecs",
+            },
+            self.sizes.bytes(),
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn packetbeat_layout_is_accepted() {
+        let s = Settings::from_yaml(
+            "interfaces:\n  device: any\nprotocols:\n  http:\n    ports: [80, 8080]\n    send_headers: [\"User-Agent\"]\n    split_coookie: true\n    real_ip_header: X-Forwarded-For\nshipper:\n  name: edge1\n  tags: [a, b]\n",
+        )
+        .unwrap();
+        assert_eq!(s.core.http.common.ports.as_slice(), &[80, 8080]);
+        assert!(s.core.http.split_cookie);
+        assert_eq!(s.shipper, "edge1");
+    }
+
+    #[test]
+    fn unknown_key_names_key_and_line() {
+        let e = Settings::from_yaml("protocols:\n  http:\n    portz: [80]\n").unwrap_err();
+        let msg = format!("{e:#}");
+        assert!(msg.contains("portz"), "{msg}");
+        assert!(msg.contains("line 3"), "{msg}");
+    }
+
+    #[test]
+    fn ports_override() {
+        let mut s = Settings::default();
+        s.apply_ports_override("http=81,82").unwrap();
+        assert_eq!(s.core.http.common.ports.as_slice(), &[81, 82]);
+        assert!(s.apply_ports_override("http=x").is_err());
+        assert!(s.apply_ports_override("nope=1").is_err());
+    }
+}

@@ -1,0 +1,151 @@
+//! `tapbeat read`: capture files in, NDJSON out.
+
+use std::io::Write;
+use std::path::Path;
+
+use anyhow::{bail, Context, Result};
+use tapbeat_core::engine::Storage;
+use tapbeat_core::json::{write_json, JsonOptions};
+use tapbeat_core::{Engine, LinkType, Stats, Timestamp, Transaction};
+
+use crate::config::Settings;
+use crate::report::OutputStats;
+
+/// Largest document written; larger ones are counted and skipped (cannot
+/// happen with the kernel's field capacities, but the bound is explicit).
+pub const MAX_DOCUMENT: usize = 256 * 1024;
+
+/// Memory for an engine, sized from settings and reused across files.
+pub struct EngineMemory {
+    flows: Vec<tapbeat_core::flow::FlowSlot>,
+    queues: Vec<tapbeat_core::pending::FlowQueue>,
+    blocks: Vec<tapbeat_core::pool::Block>,
+    pending: Vec<tapbeat_core::pending::PendingSlot>,
+    frags: Vec<tapbeat_core::defrag::FragSlot>,
+}
+
+impl EngineMemory {
+    /// Allocates the tables once, at start-up.
+    pub fn new(s: &Settings) -> Self {
+        let z = s.sizes;
+        EngineMemory {
+            flows: vec![tapbeat_core::flow::FlowSlot::EMPTY; z.flows],
+            queues: vec![tapbeat_core::pending::FlowQueue::EMPTY; z.flows],
+            blocks: vec![tapbeat_core::pool::Block::EMPTY; z.blocks],
+            pending: (0..z.pending).map(|_| Default::default()).collect(),
+            frags: vec![tapbeat_core::defrag::FragSlot::EMPTY; z.frags],
+        }
+    }
+
+    /// Borrows the tables as engine storage.
+    pub fn storage(&mut self) -> Storage<'_> {
+        Storage {
+            flows: &mut self.flows,
+            queues: &mut self.queues,
+            blocks: &mut self.blocks,
+            pending: &mut self.pending,
+            frags: &mut self.frags,
+        }
+    }
+}
+
+/// Serialises transactions as NDJSON into a writer, counting what it could
+/// not write. Write errors are kept (first one) and reported at the end.
+pub struct NdjsonSink<'w> {
+    out: &'w mut dyn Write,
+    buf: Vec<u8>,
+    settings: &'w Settings,
+    tags: Vec<&'w str>,
+    /// Documents written, too large, and failed writes.
+    pub stats: OutputStats,
+    /// The first write error, if any.
+    pub error: Option<std::io::Error>,
+}
+
+impl<'w> NdjsonSink<'w> {
+    /// A sink writing to `out` with the document options of `settings`.
+    pub fn new(out: &'w mut dyn Write, settings: &'w Settings) -> Self {
+        NdjsonSink {
+            out,
+            buf: vec![0; MAX_DOCUMENT],
+            tags: settings.tags.iter().map(|s| s.as_str()).collect(),
+            settings,
+            stats: OutputStats::default(),
+            error: None,
+        }
+    }
+}
+
+impl tapbeat_core::Sink for NdjsonSink<'_> {
+    fn on_transaction(&mut self, txn: &Transaction) {
+        let opts = JsonOptions { schema: self.settings.schema, shipper: &self.settings.shipper, tags: &self.tags };
+        match write_json(txn, &self.settings.core, &opts, &mut self.buf) {
+            Ok(n) => {
+                let doc = self.buf.get(..n).unwrap_or(&[]);
+                let r = self.out.write_all(doc).and_then(|_| self.out.write_all(b"\n"));
+                match r {
+                    Ok(()) => self.stats.documents += 1,
+                    Err(e) => {
+                        self.stats.write_errors += 1;
+                        self.error.get_or_insert(e);
+                    }
+                }
+            }
+            Err(_) => self.stats.oversize += 1,
+        }
+    }
+}
+
+/// What reading produced.
+#[derive(Debug, Default)]
+pub struct Summary {
+    /// Engine counters (all files).
+    pub engine: Stats,
+    /// Output counters.
+    pub output: OutputStats,
+    /// Files that could not be read to the end, with the reason.
+    pub failures: Vec<String>,
+}
+
+/// Reads every file in turn through one engine and writes NDJSON to `out`.
+/// A file that cannot be opened or is cut short is recorded in
+/// `failures` after everything it contained was analysed; the other files
+/// are still read.
+pub fn read_files(files: &[impl AsRef<Path>], settings: &Settings, out: &mut dyn Write) -> Result<Summary> {
+    let mut mem = EngineMemory::new(settings);
+    let mut engine = Engine::new(settings.core.clone(), mem.storage());
+    let mut sink = NdjsonSink::new(out, settings);
+    let mut failures = Vec::new();
+    for f in files {
+        let path = f.as_ref();
+        if let Err(e) = read_one(path, &mut engine, &mut sink) {
+            failures.push(format!("{}: {e:#}", path.display()));
+        }
+        engine.finish(&mut sink);
+    }
+    sink.out.flush().ok();
+    if let Some(e) = sink.error.take() {
+        bail!("writing output failed: {e}");
+    }
+    Ok(Summary { engine: *engine.stats(), output: sink.stats, failures })
+}
+
+fn read_one(path: &Path, engine: &mut Engine<'_>, sink: &mut NdjsonSink<'_>) -> Result<()> {
+    if !path.exists() {
+        bail!("no such file");
+    }
+    let mut cap = pcap::Capture::from_file_with_precision(path, pcap::Precision::Micro)
+        .map_err(|e| anyhow::anyhow!("{e}"))
+        .context("not a readable pcap or pcapng file")?;
+    let link = LinkType(cap.get_datalink().0 as u32);
+    loop {
+        match cap.next_packet() {
+            Ok(p) => {
+                let ts = Timestamp::from_secs_micros(p.header.ts.tv_sec.max(0) as u64, p.header.ts.tv_usec.max(0) as u32);
+                engine.process(ts, link, p.data, sink);
+            }
+            Err(pcap::Error::NoMorePackets) => return Ok(()),
+            Err(e) => bail!("capture is truncated or corrupt: {e}"),
+        }
+    }
+}

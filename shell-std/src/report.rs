@@ -1,0 +1,34 @@
+//! The stats summary printed at the end of a run.
+
+use std::fmt::Write as _;
+
+use tapbeat_core::Stats;
+
+/// Counters of the output side.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct OutputStats {
+    /// Documents written.
+    pub documents: u64,
+    /// Documents too large for the serialisation buffer (skipped).
+    pub oversize: u64,
+    /// Documents whose write failed.
+    pub write_errors: u64,
+}
+
+/// A multi-line summary: every non-zero engine counter, then the output's.
+pub fn summary(engine: &Stats, out: &OutputStats) -> String {
+    let mut s = String::from("tapbeat stats:\n");
+    engine.for_each(|name, v| {
+        if v != 0 {
+            let _ = writeln!(s, "  {name}: {v}");
+        }
+    });
+    let _ = writeln!(s, "  documents_written: {}", out.documents);
+    if out.oversize != 0 {
+        let _ = writeln!(s, "  documents_oversize: {}", out.oversize);
+    }
+    if out.write_errors != 0 {
+        let _ = writeln!(s, "  documents_write_errors: {}", out.write_errors);
+    }
+    s
+}
