@@ -1,1 +1,97 @@
+//! Helpers for tapbeat's end-to-end tests: load a capture, run it through
+//! the same code path as `tapbeat read`, get the documents back as JSON.
 
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+use tapbeat::read::{read_files, EngineMemory, NdjsonSink};
+use tapbeat::Settings;
+use tapbeat_core::{Engine, LinkType, Stats, Timestamp};
+
+/// The folder of the test captures.
+pub fn pcaps() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("pcaps")
+}
+
+/// Settings with HTTP on `ports` and everything else at defaults.
+pub fn http_settings(ports: &[u16]) -> Settings {
+    let mut s = Settings::default();
+    assert!(s.core.set_ports(tapbeat_core::Protocol::Http, ports));
+    // Small tables keep tests fast; big enough for every test capture.
+    s.sizes = tapbeat_core::StorageSizes { flows: 4096, blocks: 1024, pending: 1024, frags: 16 };
+    s
+}
+
+/// Runs `tapbeat read` on one file; returns the documents and the stats.
+pub fn read(path: &Path, settings: &Settings) -> (Vec<Value>, Stats) {
+    let mut out = Vec::new();
+    let sum = read_files(&[path], settings, &mut out).expect("read_files");
+    assert!(sum.failures.is_empty(), "{:?}", sum.failures);
+    let docs = String::from_utf8(out)
+        .expect("utf-8 output")
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("bad JSON {e}: {l}")))
+        .collect();
+    (docs, sum.engine)
+}
+
+/// A capture loaded into memory.
+pub struct Capture {
+    /// Link type of every frame.
+    pub link: LinkType,
+    /// Frames with their timestamps.
+    pub frames: Vec<(Timestamp, Vec<u8>)>,
+}
+
+/// Loads every frame of a capture file.
+pub fn load(path: &Path) -> Capture {
+    let mut cap = pcap::Capture::from_file_with_precision(path, pcap::Precision::Micro).expect("open capture");
+    let link = LinkType(cap.get_datalink().0 as u32);
+    let mut frames = Vec::new();
+    while let Ok(p) = cap.next_packet() {
+        let ts = Timestamp::from_secs_micros(p.header.ts.tv_sec as u64, p.header.ts.tv_usec as u32);
+        frames.push((ts, p.data.to_vec()));
+    }
+    Capture { link, frames }
+}
+
+/// Runs frames through a fresh engine; returns the documents and stats.
+pub fn run_frames(settings: &Settings, link: LinkType, frames: &[(Timestamp, Vec<u8>)]) -> (Vec<Value>, Stats) {
+    let mut mem = EngineMemory::new(settings);
+    let mut engine = Engine::new(settings.core.clone(), mem.storage());
+    let mut out = Vec::new();
+    {
+        let mut sink = NdjsonSink::new(&mut out, settings);
+        for (ts, f) in frames {
+            engine.process(*ts, link, f, &mut sink);
+        }
+        engine.finish(&mut sink);
+        assert_eq!(sink.stats.oversize, 0);
+    }
+    let docs = String::from_utf8(out).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    (docs, *engine.stats())
+}
+
+/// One row of a capture manifest (tab-separated, first line names columns).
+pub fn manifest(path: &Path) -> Vec<std::collections::HashMap<String, String>> {
+    let text = std::fs::read_to_string(path).expect("manifest");
+    let mut lines = text.lines();
+    let header: Vec<&str> = lines.next().unwrap_or("").split('\t').collect();
+    lines
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| header.iter().map(|h| h.to_string()).zip(l.split('\t').map(str::to_string)).collect())
+        .collect()
+}
+
+/// `doc[a][b]...` as a string, or "" when absent.
+pub fn s(doc: &Value, path: &[&str]) -> String {
+    let mut v = doc;
+    for p in path {
+        v = &v[*p];
+    }
+    match v {
+        Value::String(x) => x.clone(),
+        Value::Null => String::new(),
+        other => other.to_string(),
+    }
+}

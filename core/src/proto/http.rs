@@ -363,8 +363,9 @@ impl HttpParser {
                 Direction::ToServer => cfg.common.send_request,
                 Direction::ToClient => cfg.common.send_response,
             };
-            side.body_raw = send_raw && cfg.includes_body(value);
-            side.body_form = dir == Direction::ToServer
+            // Repeated Content-Type headers happen: any match counts.
+            side.body_raw |= send_raw && cfg.includes_body(value);
+            side.body_form |= dir == Direction::ToServer
                 && value.len() >= 33
                 && value.get(..33).is_some_and(|v| v.eq_ignore_ascii_case(b"application/x-www-form-urlencoded"));
         }
@@ -451,10 +452,22 @@ impl HttpParser {
                 Direction::ToServer => hx.request_body_bytes += bytes.len() as u64,
                 Direction::ToClient => hx.response_body_bytes += bytes.len() as u64,
             }
+            // Request bodies get at most half the arena, so that the
+            // response's fields still fit.
+            let cap = match dir {
+                Direction::ToServer => HTTP_TEXT_CAP / 2,
+                Direction::ToClient => HTTP_TEXT_CAP,
+            };
+            let kept = if raw { side.raw.len() } else { side.body_span.len() };
+            let room = cap.saturating_sub(kept);
+            if (raw || form) && bytes.len() > room {
+                hx.text.mark_truncated();
+            }
+            let piece = bytes.get(..room.min(bytes.len())).unwrap_or(&[]);
             if raw {
-                side.raw = hx.text.extend(side.raw, bytes);
+                side.raw = hx.text.extend(side.raw, piece);
             } else if form {
-                side.body_span = hx.text.extend(side.body_span, bytes);
+                side.body_span = hx.text.extend(side.body_span, piece);
             }
         }
         *self.side(dir) = side;
@@ -500,8 +513,8 @@ impl HttpParser {
                 } else {
                     None
                 };
-                let mut scratch = [0u8; 1024];
-                let mut out = [0u8; 1024];
+                let mut scratch = [0u8; HTTP_TEXT_CAP / 2];
+                let mut out = [0u8; HTTP_TEXT_CAP / 2];
                 let src = form.unwrap_or_else(|| hx.text.get(hx.params));
                 if !src.is_empty() {
                     match parse::normalize_params(src, &hide, &mut scratch, &mut out) {
