@@ -385,16 +385,37 @@ impl<'a> Engine<'a> {
                 other.on_peer_ack(ack);
             }
         }
+        for sd in slot.tcp.iter_mut() {
+            sd.tick(ts.as_micros());
+        }
+        let other_next = slot.tcp.get(o).and_then(|t| t.next_seq());
+        let ack = flags.ack.then_some(ack);
         let accept = match slot.tcp.get_mut(d) {
-            Some(sd) => sd.on_segment(&mut self.blocks, &mut self.stats, max_ooo, seq, flags.syn, flags.fin, payload),
+            Some(sd) => sd.on_segment(
+                &mut self.blocks,
+                &mut self.stats,
+                max_ooo,
+                seq,
+                flags.syn,
+                flags.fin,
+                payload,
+                ack,
+                other_next,
+            ),
             None => Accept::Held,
         };
         if let Accept::Deliver { skip } = accept {
             self.deliver(idx, dir, payload.get(skip..).unwrap_or(&[]), ts, sink);
         }
-        self.drain(idx, dir, ts, sink);
-        if flags.ack {
-            self.drain(idx, dir.reverse(), ts, sink);
+        // Each direction may be waiting for the other (see reasm): drain
+        // both until neither moves. Each turn that continues delivered
+        // something, so the loop is short.
+        for _ in 0..8 {
+            let a = self.drain(idx, dir, ts, sink);
+            let b = self.drain(idx, dir.reverse(), ts, sink);
+            if !a && !b {
+                break;
+            }
         }
         let done = flags.rst || self.flows.get(idx).is_some_and(|s| s.tcp.iter().all(|t| t.fin_done()));
         if done {
@@ -440,15 +461,20 @@ impl<'a> Engine<'a> {
     }
 
     /// Delivers whatever direction `dir` of flow `idx` has ready (buffered
-    /// data, gaps) and its FIN once reached.
-    fn drain(&mut self, idx: u32, dir: Direction, ts: Timestamp, sink: &mut dyn Sink) {
+    /// data, gaps) and its FIN once reached. Returns true when anything was
+    /// delivered.
+    fn drain(&mut self, idx: u32, dir: Direction, ts: Timestamp, sink: &mut dyn Sink) -> bool {
         let mut tmp = [0u8; BLOCK_SIZE];
+        let mut moved = false;
         self.with_analyzer(idx, ts, sink, |parser, ctx, pool, tcp| {
+            let other_next = tcp.get(dir.reverse().index()).and_then(|t| t.next_seq());
             let Some(sd) = tcp.get_mut(dir.index()) else { return };
             let mut guard = pool.capacity() + 2;
             while guard > 0 {
                 guard -= 1;
-                match sd.drain(pool, ctx.stats, &mut tmp) {
+                let chunk = sd.drain(pool, ctx.stats, &mut tmp, other_next);
+                moved |= chunk.is_some();
+                match chunk {
                     Some(Chunk::Data(n)) => feed(parser, ctx, pool, &mut sd.carry, dir, tmp.get(..n).unwrap_or(&[])),
                     Some(Chunk::Gap(n)) => {
                         // A partial line before a gap cannot be completed.
@@ -466,6 +492,7 @@ impl<'a> Engine<'a> {
                 parser.on_fin(ctx, dir);
             }
         });
+        moved
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -503,8 +530,10 @@ impl<'a> Engine<'a> {
             if let Some(sd) = self.flows.get_mut(idx).and_then(|s| s.tcp.get_mut(dir.index())) {
                 sd.flush();
             }
-            self.drain(idx, dir, ts, sink);
         }
+        // Flushed directions ignore each other's order; the request side first.
+        self.drain(idx, Direction::ToServer, ts, sink);
+        self.drain(idx, Direction::ToClient, ts, sink);
         self.with_analyzer(idx, ts, sink, |parser, ctx, pool, tcp| {
             parser.on_close(ctx);
             ctx.flush_flow(why);

@@ -22,12 +22,17 @@ pub struct Block {
     pub(crate) seq: u32,
     /// Bytes used in `data`.
     pub(crate) len: u16,
+    /// Acknowledgment number carried by the segment these bytes came in
+    /// (valid when `acked`): they were sent after the peer's bytes up to it.
+    pub(crate) ack: u32,
+    /// The segment carried an acknowledgment.
+    pub(crate) acked: bool,
     pub(crate) data: [u8; BLOCK_SIZE],
 }
 
 impl Block {
     /// An unused block, for initialising storage.
-    pub const EMPTY: Block = Block { next: NONE, seq: 0, len: 0, data: [0; BLOCK_SIZE] };
+    pub const EMPTY: Block = Block { next: NONE, seq: 0, len: 0, ack: 0, acked: false, data: [0; BLOCK_SIZE] };
 
     /// The used bytes.
     pub fn bytes(&self) -> &[u8] {
@@ -78,6 +83,7 @@ impl<'a> BlockPool<'a> {
         b.next = NONE;
         b.len = 0;
         b.seq = 0;
+        b.acked = false;
         self.free = self.free.saturating_sub(1);
         Some(idx)
     }

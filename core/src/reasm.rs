@@ -7,16 +7,34 @@
 //! Linux stack does); a later copy that disagrees is counted as a conflict.
 //! A hole becomes an explicit **gap** when:
 //!
-//! * the peer has acknowledged bytes beyond it (the capture lost them),
+//! * the peer has acknowledged bytes beyond it (the capture lost them —
+//!   or reordered them: so the hole is given [`REORDER_SEGMENTS`] more
+//!   segments of the flow or [`REORDER_TIME_US`] of packet time to fill),
 //! * the out-of-order buffer of this direction exceeds its byte bound, or
 //!   the block pool is exhausted,
 //! * the stream closes (FIN, RST, idle expiry, eviction).
 //!
 //! Sequence numbers are compared modulo 2³² (RFC 1982 style), so streams
 //! that wrap around are handled.
+//!
+//! **Cross-direction order.** A capture (a mirror port above all) can show
+//! a response before the request it answers. Every segment's
+//! acknowledgment number says how much of the *other* direction its sender
+//! had received, so a segment whose ACK is beyond what the other direction
+//! has delivered is held (in blocks, like out-of-order data) until the
+//! other direction catches up, or its missing bytes are declared lost, or
+//! the hold exceeds the out-of-order bound. Analyzers therefore see a
+//! request before its response whatever order the capture has.
 
 use crate::pool::{BlockPool, BLOCK_SIZE, NONE};
 use crate::stats::Stats;
+
+/// Segments of a flow to wait, once a hole is proven (acknowledged by the
+/// peer), before declaring it lost: captures reorder, above all on mirror
+/// ports, where each direction may come through its own queue.
+pub const REORDER_SEGMENTS: u16 = 32;
+/// Packet time to wait, likewise, in microseconds.
+pub const REORDER_TIME_US: u64 = 100_000;
 
 /// Signed distance `a - b` in sequence space.
 #[inline]
@@ -55,6 +73,15 @@ pub struct StreamDir {
     fin_delivered: bool,
     /// Holes before this sequence number are known lost.
     lost_before: Option<u32>,
+    /// This direction is known to have sent bytes up to here (an empty
+    /// segment beyond `next_seq` that the peer acknowledged): the bytes
+    /// before it were lost in capture.
+    known_end: Option<u32>,
+    /// Since when (packet time, segments seen) a hole is proven.
+    proof_since: u64,
+    proof_segs: u16,
+    proven: bool,
+    last_ts: u64,
     flush_all: bool,
     ooo_head: u32,
     ooo_bytes: u32,
@@ -78,6 +105,11 @@ impl StreamDir {
             fin_seq: 0,
             fin_delivered: false,
             lost_before: None,
+            known_end: None,
+            proof_since: 0,
+            proof_segs: 0,
+            proven: false,
+            last_ts: 0,
             flush_all: false,
             ooo_head: NONE,
             ooo_bytes: 0,
@@ -95,7 +127,10 @@ impl StreamDir {
         self.started.then_some(self.next_seq)
     }
 
-    /// Looks at one segment. `max_ooo` bounds the bytes held out of order.
+    /// Looks at one segment. `max_ooo` bounds the bytes held out of order;
+    /// `ack` is the segment's acknowledgment number (if it has one) and
+    /// `other_next` the next byte expected from the other direction, used
+    /// to hold data sent after bytes of the other direction not yet seen.
     #[allow(clippy::too_many_arguments)]
     pub fn on_segment(
         &mut self,
@@ -106,6 +141,8 @@ impl StreamDir {
         syn: bool,
         fin: bool,
         payload: &[u8],
+        ack: Option<u32>,
+        other_next: Option<u32>,
     ) -> Accept {
         let data_seq = if syn { seq.wrapping_add(1) } else { seq };
         if !self.started {
@@ -118,8 +155,17 @@ impl StreamDir {
             self.fin_seq = data_seq.wrapping_add(len);
         }
         if len == 0 {
+            // An empty segment beyond the next expected byte, acknowledged by
+            // the peer: the bytes before it were sent, and are lost to us.
+            if seq_diff(data_seq, self.next_seq) > 0
+                && self.lost_before.is_some_and(|l| seq_diff(l, data_seq) >= 0)
+                && self.known_end.is_none_or(|k| seq_diff(data_seq, k) > 0)
+            {
+                self.known_end = Some(data_seq);
+            }
             return Accept::Held;
         }
+        let gated = ack.zip(other_next).is_some_and(|(a, n)| seq_diff(a, n) > 0);
         let d = seq_diff(data_seq, self.next_seq);
         if d <= 0 {
             let behind = d.unsigned_abs();
@@ -127,15 +173,19 @@ impl StreamDir {
                 stats.tcp_retransmitted_bytes += len as u64;
                 return Accept::Held;
             }
-            stats.tcp_retransmitted_bytes += behind as u64;
-            self.next_seq = self.next_seq.wrapping_add(len - behind);
-            return Accept::Deliver { skip: behind as usize };
+            let front_held = pool.get(self.ooo_head).is_some_and(|b| seq_diff(b.seq, self.next_seq) <= 0);
+            if !gated && !front_held {
+                stats.tcp_retransmitted_bytes += behind as u64;
+                self.next_seq = self.next_seq.wrapping_add(len - behind);
+                return Accept::Deliver { skip: behind as usize };
+            }
+        } else {
+            stats.tcp_out_of_order += 1;
         }
-        stats.tcp_out_of_order += 1;
         if self.ooo_bytes.saturating_add(len) > max_ooo {
             self.flush_all = true;
         }
-        self.insert(pool, stats, data_seq, payload);
+        self.insert(pool, stats, data_seq, payload, ack);
         Accept::Held
     }
 
@@ -158,20 +208,64 @@ impl StreamDir {
         self.flush_all = true;
     }
 
+    /// Called once per segment of the flow (either direction) with its
+    /// timestamp in microseconds: ages the proof that a hole is lost.
+    pub fn tick(&mut self, ts_us: u64) {
+        self.last_ts = self.last_ts.max(ts_us);
+        let hole = self.lost_before.is_some_and(|l| seq_diff(l, self.next_seq) > 0) || self.known_end.is_some();
+        if !hole {
+            self.proven = false;
+        } else if !self.proven {
+            self.proven = true;
+            self.proof_since = self.last_ts;
+            self.proof_segs = 0;
+        } else {
+            self.proof_segs = self.proof_segs.saturating_add(1);
+        }
+    }
+
+    /// True when the proof that a hole is lost has aged past the reorder
+    /// window.
+    fn proof_aged(&self) -> bool {
+        self.proven
+            && (self.proof_segs >= REORDER_SEGMENTS || self.last_ts.saturating_sub(self.proof_since) >= REORDER_TIME_US)
+    }
+
     /// True when the hole at `next_seq` may be turned into a gap now: the
     /// stream is closing or over its bounds, or the peer acknowledged bytes
-    /// past the hole's start.
+    /// past the hole's start long enough ago.
     fn may_gap(&self) -> bool {
-        self.flush_all || self.lost_before.is_some_and(|l| seq_diff(l, self.next_seq) > 0)
+        self.flush_all || (self.proof_aged() && self.lost_before.is_some_and(|l| seq_diff(l, self.next_seq) > 0))
     }
 
     /// Hands out the next in-order piece of buffered data (copied into
-    /// `out`) or a gap, or `None` when the stream must wait.
-    pub fn drain(&mut self, pool: &mut BlockPool<'_>, stats: &mut Stats, out: &mut [u8; BLOCK_SIZE]) -> Option<Chunk> {
+    /// `out`) or a gap, or `None` when the stream must wait. `other_next` is
+    /// the next byte expected from the other direction (see the module docs).
+    pub fn drain(
+        &mut self,
+        pool: &mut BlockPool<'_>,
+        stats: &mut Stats,
+        out: &mut [u8; BLOCK_SIZE],
+        other_next: Option<u32>,
+    ) -> Option<Chunk> {
         let mut guard = pool.capacity() + 1;
         while guard > 0 {
             guard -= 1;
             let head = self.ooo_head;
+            // Bytes known sent but never seen, before whatever is buffered.
+            if let Some(k) = self.known_end {
+                // A segment right after the FIN is one past it, not past data.
+                let k = if self.fin_pending && k == self.fin_seq.wrapping_add(1) { self.fin_seq } else { k };
+                let before_head = pool.get(head).is_none_or(|b| seq_diff(b.seq, k) >= 0);
+                let d = seq_diff(k, self.next_seq);
+                if d <= 0 {
+                    self.known_end = None;
+                } else if before_head && (self.flush_all || self.proof_aged()) {
+                    self.known_end = None;
+                    self.next_seq = k;
+                    return Some(self.gap(stats, d as u32));
+                }
+            }
             let Some(b) = pool.get(head) else {
                 // Nothing buffered. On close, bytes before an announced FIN are lost.
                 if self.flush_all && self.fin_pending {
@@ -197,6 +291,10 @@ impl StreamDir {
                 }
                 self.next_seq = bseq;
                 return Some(self.gap(stats, d as u32));
+            }
+            if !self.flush_all && b.acked && other_next.is_some_and(|n| seq_diff(b.ack, n) > 0) {
+                // Sent after bytes of the other direction we have not seen.
+                return None;
             }
             let skip = d.unsigned_abs() as usize;
             let n = (blen as usize).saturating_sub(skip);
@@ -231,6 +329,8 @@ impl StreamDir {
     pub fn take_fin(&mut self) -> bool {
         if self.fin_pending && !self.fin_delivered && seq_diff(self.next_seq, self.fin_seq) >= 0 {
             self.fin_delivered = true;
+            // The FIN occupies one sequence number.
+            self.next_seq = self.fin_seq.wrapping_add(1);
             return true;
         }
         false
@@ -254,9 +354,11 @@ impl StreamDir {
 
     /// Copies `payload` (starting at `seq`, ahead of `next_seq`) into
     /// sorted blocks, keeping bytes already held (first copy wins).
-    fn insert(&mut self, pool: &mut BlockPool<'_>, stats: &mut Stats, seq: u32, payload: &[u8]) {
+    fn insert(&mut self, pool: &mut BlockPool<'_>, stats: &mut Stats, seq: u32, payload: &[u8], ack: Option<u32>) {
         let len = payload.len();
-        let mut c = 0usize;
+        // Bytes before `next_seq` were delivered already.
+        let behind = seq_diff(self.next_seq, seq);
+        let mut c = if behind > 0 { (behind as usize).min(len) } else { 0 };
         let mut prev = NONE;
         let mut cur = self.ooo_head;
         let mut guard = pool.capacity().saturating_mul(2) + len / BLOCK_SIZE + 2;
@@ -285,6 +387,8 @@ impl StreamDir {
                 if let (Some(blk), Some(src)) = (pool.get_mut(nb), payload.get(c..c + n)) {
                     blk.seq = cs;
                     blk.len = n as u16;
+                    blk.ack = ack.unwrap_or(0);
+                    blk.acked = ack.is_some();
                     if let Some(dst) = blk.data.get_mut(..n) {
                         dst.copy_from_slice(src);
                     }
@@ -328,11 +432,11 @@ mod tests {
     }
 
     fn run(dir: &mut StreamDir, pool: &mut BlockPool<'_>, stats: &mut Stats, h: &mut Harness, seq: u32, data: &[u8]) {
-        if let Accept::Deliver { skip } = dir.on_segment(pool, stats, 1 << 20, seq, false, false, data) {
+        if let Accept::Deliver { skip } = dir.on_segment(pool, stats, 1 << 20, seq, false, false, data, None, None) {
             h.out.extend_from_slice(&data[skip..]).unwrap();
         }
         let mut tmp = [0u8; BLOCK_SIZE];
-        while let Some(c) = dir.drain(pool, stats, &mut tmp) {
+        while let Some(c) = dir.drain(pool, stats, &mut tmp, None) {
             match c {
                 Chunk::Data(n) => h.out.extend_from_slice(&tmp[..n]).unwrap(),
                 Chunk::Gap(n) => h.gaps += n,
@@ -371,6 +475,12 @@ mod tests {
         assert_eq!(h.gaps, 0);
         d.on_peer_ack(113);
         run(&mut d, &mut pool, &mut stats, &mut h, 113, b"!");
+        // Proven lost, but the capture may only have reordered it: wait.
+        assert_eq!(h.gaps, 0);
+        for _ in 0..=REORDER_SEGMENTS {
+            d.tick(1);
+        }
+        run(&mut d, &mut pool, &mut stats, &mut h, 114, b"");
         assert_eq!(h.gaps, 7);
         assert_eq!(&h.out[..], b"abcxyz!");
         assert_eq!(stats.tcp_gap_bytes, 7);
@@ -390,5 +500,28 @@ mod tests {
         assert!(h.gaps > 0);
         d.release(&mut pool);
         assert_eq!(pool.free_count(), 1);
+    }
+
+    #[test]
+    fn data_sent_after_unseen_peer_bytes_is_held() {
+        let mut blocks: [Block; 4] = core::array::from_fn(|_| Block::EMPTY);
+        let mut pool = BlockPool::new(&mut blocks);
+        let mut stats = Stats::default();
+        let mut d = StreamDir::new();
+        // A response acknowledging request bytes up to 50 while the request
+        // direction has delivered only up to 10: hold it.
+        let a = d.on_segment(&mut pool, &mut stats, 1 << 20, 0, false, false, b"resp", Some(50), Some(10));
+        assert_eq!(a, Accept::Held);
+        let mut tmp = [0u8; BLOCK_SIZE];
+        assert_eq!(d.drain(&mut pool, &mut stats, &mut tmp, Some(10)), None);
+        // Later in-order data may not overtake it.
+        assert_eq!(d.on_segment(&mut pool, &mut stats, 1 << 20, 4, false, false, b"more", Some(10), Some(10)), Accept::Held);
+        // The request direction caught up: both come out in order.
+        assert_eq!(d.drain(&mut pool, &mut stats, &mut tmp, Some(50)), Some(Chunk::Data(4)));
+        assert_eq!(&tmp[..4], b"resp");
+        assert_eq!(d.drain(&mut pool, &mut stats, &mut tmp, Some(50)), Some(Chunk::Data(4)));
+        assert_eq!(&tmp[..4], b"more");
+        assert_eq!(d.drain(&mut pool, &mut stats, &mut tmp, Some(50)), None);
+        assert_eq!(pool.free_count(), 4);
     }
 }

@@ -27,7 +27,7 @@ use crate::pending::{Handle, FLAG_REQUEST_DONE, FLAG_RESPONSE_ONLY, FLAG_RESPONS
 use crate::proto::{Analyzer, Ctx};
 use crate::text::{find_byte, parse_u64, Span};
 use crate::txn::{Detail, Notes, Status, Transaction};
-use parse::{has_token, parse_chunk_size, parse_header, parse_request_line, parse_status_line};
+use parse::{has_token, parse_chunk_size, parse_header, parse_request_line, parse_request_line_prefix, parse_status_line};
 
 /// Where a direction's parser is within a message.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -106,6 +106,11 @@ fn sub_span(h: &mut HttpTxn, line_span: Option<Span>, line: &[u8], sub: &[u8]) -
         }
     }
     h.text.push(sub)
+}
+
+/// A complete request line, or the start of one that was cut.
+fn request_line(line: &[u8], cut: bool) -> Option<parse::RequestLine<'_>> {
+    parse_request_line(line).or_else(|| if cut { parse_request_line_prefix(line) } else { None })
 }
 
 fn strip_eol(line: &[u8]) -> &[u8] {
@@ -196,7 +201,7 @@ impl HttpParser {
             self.mark(ctx, dir, Notes::empty(), true);
         }
         match phase {
-            Phase::Idle => self.on_start_line(ctx, dir, raw_line, line),
+            Phase::Idle => self.on_start_line(ctx, dir, raw_line, line, truncated),
             Phase::Headers => {
                 if line.is_empty() {
                     let mut side = *self.side(dir);
@@ -237,12 +242,12 @@ impl HttpParser {
         }
     }
 
-    fn on_start_line(&mut self, ctx: &mut Ctx<'_, '_>, dir: Direction, raw_line: &[u8], line: &[u8]) {
+    fn on_start_line(&mut self, ctx: &mut Ctx<'_, '_>, dir: Direction, raw_line: &[u8], line: &[u8], cut: bool) {
         if line.is_empty() {
             return; // blank lines between messages are tolerated
         }
         let ok = match dir {
-            Direction::ToServer => parse_request_line(line).is_some(),
+            Direction::ToServer => request_line(line, cut).is_some(),
             Direction::ToClient => parse_status_line(line).is_some(),
         };
         if !ok {
@@ -255,13 +260,17 @@ impl HttpParser {
             return;
         }
         match dir {
-            Direction::ToServer => self.start_request(ctx, raw_line, line),
+            Direction::ToServer => self.start_request(ctx, raw_line, line, cut),
             Direction::ToClient => self.start_response(ctx, raw_line, line),
+        }
+        if cut {
+            // The rest of the line was not kept: say so on the new message.
+            self.mark(ctx, dir, Notes::empty(), true);
         }
     }
 
-    fn start_request(&mut self, ctx: &mut Ctx<'_, '_>, raw_line: &[u8], line: &[u8]) {
-        let Some(rl) = parse_request_line(line) else { return };
+    fn start_request(&mut self, ctx: &mut Ctx<'_, '_>, raw_line: &[u8], line: &[u8], cut: bool) {
+        let Some(rl) = request_line(line, cut) else { return };
         let ts = ctx.ts;
         let Some(h) = ctx.begin(ts) else {
             self.side(Direction::ToServer).resync = true;

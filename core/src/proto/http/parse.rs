@@ -57,6 +57,22 @@ pub fn parse_request_line(line: &[u8]) -> Option<RequestLine<'_>> {
     Some(RequestLine { method, target, minor })
 }
 
+/// Parses the beginning of a request line that was cut (longer than a
+/// stream block): a method token, a space, and as much of the target as
+/// was kept. The version is assumed to be HTTP/1.1.
+pub fn parse_request_line_prefix(line: &[u8]) -> Option<RequestLine<'_>> {
+    let sp1 = find_byte(line, b' ')?;
+    let method = line.get(..sp1)?;
+    if method.is_empty() || method.len() > MAX_METHOD_LEN || !method.iter().all(|&c| is_token(c)) {
+        return None;
+    }
+    let target = trim(line.get(sp1 + 1..)?);
+    if !target.starts_with(b"/") && !target.starts_with(b"http") && target != b"*" {
+        return None;
+    }
+    Some(RequestLine { method, target, minor: 1 })
+}
+
 /// Parses a status line; `None` when it is not one.
 pub fn parse_status_line(line: &[u8]) -> Option<StatusLine<'_>> {
     let sp1 = find_byte(line, b' ')?;

@@ -1,0 +1,230 @@
+//! The engine under hostile and damaged input: random frames, and real
+//! captures whose segments are split at arbitrary bytes, reordered,
+//! duplicated, truncated and dropped. It must never panic, never report
+//! more transactions than requests, never exceed its tables, and give the
+//! same transactions whatever the segmentation.
+
+use proptest::prelude::*;
+use serde_json::Value;
+use tapbeat::read::{EngineMemory, NdjsonSink};
+use tapbeat_core::{Engine, LinkType, Timestamp};
+use tapbeat_tests::{http_settings, load, pcaps, run_frames, s, Capture};
+
+fn recorded(name: &str) -> Capture {
+    load(&pcaps().join("recorded/http").join(name))
+}
+
+/// Splits the TCP payload of an Ethernet/IPv4/TCP frame at `at` into two
+/// frames (sequence numbers and IP lengths adjusted; checksums are not
+/// verified by the kernel, as on a mirror port with offload).
+fn split_frame(f: &[u8], at: usize) -> Option<(Vec<u8>, Vec<u8>)> {
+    if f.len() < 14 + 20 + 20 || f[12..14] != [0x08, 0x00] || f[23] != 6 {
+        return None;
+    }
+    let ihl = (f[14] & 0x0f) as usize * 4;
+    let tcp = 14 + ihl;
+    let doff = (f[tcp + 12] >> 4) as usize * 4;
+    let pay = tcp + doff;
+    let total = u16::from_be_bytes([f[16], f[17]]) as usize;
+    let end = 14 + total;
+    if end > f.len() || pay >= end || at == 0 || at >= end - pay {
+        return None;
+    }
+    let flags = f[tcp + 13];
+    let seq = u32::from_be_bytes([f[tcp + 4], f[tcp + 5], f[tcp + 6], f[tcp + 7]]);
+    let mut a = f[..pay + at].to_vec();
+    let a_total = (a.len() - 14) as u16;
+    a[16..18].copy_from_slice(&a_total.to_be_bytes());
+    a[tcp + 13] = flags & !0x01; // FIN only on the second part
+    let mut b = f[..pay].to_vec();
+    b.extend_from_slice(&f[pay + at..end]);
+    let b_total = (b.len() - 14) as u16;
+    b[16..18].copy_from_slice(&b_total.to_be_bytes());
+    b[tcp + 4..tcp + 8].copy_from_slice(&seq.wrapping_add(at as u32).to_be_bytes());
+    b[tcp + 13] = flags & !0x02; // SYN only on the first part
+    Some((a, b))
+}
+
+fn pairs(docs: &[Value]) -> Vec<(String, String, String)> {
+    docs.iter().map(|d| (s(d, &["method"]), s(d, &["path"]), s(d, &["http", "code"]))).collect()
+}
+
+const CAPTURES: &[(&str, u16, usize)] = &[
+    ("pipelined.pcap", 8088, 5),
+    ("curl_keepalive_mixed.pcap", 8088, 6),
+    ("chunked_split.pcap", 8090, 2),
+    ("chunked.pcap", 8088, 3),
+    ("post_100_continue.pcap", 8088, 2),
+    ("http10_close.pcap", 8088, 1),
+];
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+
+    /// Re-segmenting the streams at arbitrary bytes changes nothing.
+    #[test]
+    fn segmentation_does_not_matter(which in 0..CAPTURES.len(), cuts in proptest::collection::vec((0usize..400, 1usize..2000), 1..40)) {
+        let (name, port, _) = CAPTURES[which];
+        let cap = recorded(name);
+        let st = http_settings(&[port]);
+        let (want, _) = run_frames(&st, cap.link, &cap.frames);
+        let mut frames = cap.frames.clone();
+        for (i, at) in cuts {
+            let i = i % frames.len();
+            if let Some((a, b)) = split_frame(&frames[i].1, at) {
+                let ts = frames[i].0;
+                frames[i] = (ts, a);
+                frames.insert(i + 1, (ts, b));
+            }
+        }
+        let (got, stats) = run_frames(&st, cap.link, &frames);
+        prop_assert_eq!(&got, &want);
+        prop_assert_eq!(stats.parse_errors, 0);
+    }
+
+    /// Duplicated and reordered (adjacent swaps) segments are reassembled:
+    /// the same requests pair with the same responses.
+    #[test]
+    fn duplicates_and_reordering_are_absorbed(which in 0..CAPTURES.len(), ops in proptest::collection::vec((0usize..400, any::<bool>()), 1..30)) {
+        let (name, port, n) = CAPTURES[which];
+        let cap = recorded(name);
+        let st = http_settings(&[port]);
+        let (want, _) = run_frames(&st, cap.link, &cap.frames);
+        let mut frames = cap.frames.clone();
+        for (i, dup) in ops {
+            let i = i % (frames.len() - 1);
+            if dup {
+                let f = frames[i].clone();
+                frames.insert(i + 1, f);
+            } else {
+                frames.swap(i, i + 1);
+            }
+        }
+        let (got, _) = run_frames(&st, cap.link, &frames);
+        prop_assert_eq!(got.len(), n);
+        prop_assert_eq!(pairs(&got), pairs(&want));
+    }
+
+    /// Dropped and truncated frames lose data, never invent transactions.
+    #[test]
+    fn loss_never_invents_transactions(which in 0..CAPTURES.len(), ops in proptest::collection::vec((0usize..400, 0u8..3, 0usize..1500), 1..12)) {
+        let (name, port, n) = CAPTURES[which];
+        let cap = recorded(name);
+        let st = http_settings(&[port]);
+        let mut frames = cap.frames.clone();
+        for (i, op, len) in ops {
+            if frames.is_empty() { break; }
+            let i = i % frames.len();
+            match op {
+                0 => { frames.remove(i); }
+                1 => { let l = len.min(frames[i].1.len()); frames[i].1.truncate(l); }
+                _ => { let f = frames.remove(i); frames.push(f); }
+            }
+        }
+        let (got, stats) = run_frames(&st, cap.link, &frames);
+        prop_assert!(got.len() <= n, "{} transactions for {} requests", got.len(), n);
+        prop_assert_eq!(stats.transactions_total(), got.len() as u64);
+    }
+
+    /// Arbitrary bytes as frames of every link type: no panic, every frame
+    /// counted, tables within bounds.
+    #[test]
+    fn random_frames(frames in proptest::collection::vec((0u32..300, proptest::collection::vec(any::<u8>(), 0..200)), 1..200)) {
+        let st = http_settings(&[80, 1, 0]);
+        let mut mem = EngineMemory::new(&st);
+        let mut engine = Engine::new(st.core.clone(), mem.storage());
+        let mut out = Vec::new();
+        let mut sink = NdjsonSink::new(&mut out, &st);
+        let links = [0u32, 1, 12, 14, 101, 108, 113, 228, 229, 276];
+        for (i, (l, f)) in frames.iter().enumerate() {
+            let link = LinkType(links.get(*l as usize % 11).copied().unwrap_or(*l));
+            engine.process(Timestamp::from_micros(i as u64 * 1000), link, f, &mut sink);
+            prop_assert!(engine.active_flows() <= st.sizes.flows);
+            prop_assert!(engine.pending_transactions() <= st.sizes.pending);
+        }
+        engine.finish(&mut sink);
+        prop_assert_eq!(engine.stats().packets, frames.len() as u64);
+        prop_assert_eq!(engine.active_flows(), 0);
+        prop_assert_eq!(engine.pending_transactions(), 0);
+        prop_assert_eq!(engine.blocks_in_use(), 0);
+    }
+}
+
+/// Random TCP payloads on an HTTP port, in and out of order, through tiny
+/// tables: analyzers and reassembly get arbitrary bytes and cuts.
+#[test]
+fn random_tcp_streams_through_tiny_tables() {
+    use proptest::test_runner::{Config, TestRunner};
+    let mut runner = TestRunner::new(Config { cases: 64, ..Config::default() });
+    let strat = proptest::collection::vec((0u16..4, any::<bool>(), 0u32..5000, proptest::collection::vec(any::<u8>(), 0..300)), 1..150);
+    runner
+        .run(&strat, |segs| {
+            let mut st = http_settings(&[80]);
+            st.sizes = tapbeat_core::StorageSizes { flows: 3, blocks: 4, pending: 3, frags: 1 };
+            let mut mem = EngineMemory::new(&st);
+            let mut engine = Engine::new(st.core.clone(), mem.storage());
+            let mut out = Vec::new();
+            let mut sink = NdjsonSink::new(&mut out, &st);
+            for (i, (client, to_server, seq, payload)) in segs.iter().enumerate() {
+                let f = tcp_frame(*client, *to_server, *seq, payload);
+                engine.process(Timestamp::from_micros(i as u64 * 10_000), LinkType::ETHERNET, &f, &mut sink);
+                prop_assert!(engine.blocks_in_use() <= 4);
+            }
+            engine.finish(&mut sink);
+            prop_assert_eq!(engine.blocks_in_use(), 0);
+            prop_assert_eq!(engine.pending_transactions(), 0);
+            Ok(())
+        })
+        .unwrap();
+}
+
+fn tcp_frame(client: u16, to_server: bool, seq: u32, payload: &[u8]) -> Vec<u8> {
+    let (sp, dp) = if to_server { (40000 + client, 80) } else { (80, 40000 + client) };
+    let (sa, da) = if to_server { ([10, 0, 0, 1], [10, 0, 0, 2]) } else { ([10, 0, 0, 2], [10, 0, 0, 1]) };
+    let mut f = vec![0u8; 14 + 20 + 20];
+    f[12] = 0x08;
+    f[14] = 0x45;
+    let total = (40 + payload.len()) as u16;
+    f[16..18].copy_from_slice(&total.to_be_bytes());
+    f[22] = 64;
+    f[23] = 6;
+    f[26..30].copy_from_slice(&sa);
+    f[30..34].copy_from_slice(&da);
+    f[34..36].copy_from_slice(&sp.to_be_bytes());
+    f[36..38].copy_from_slice(&dp.to_be_bytes());
+    f[38..42].copy_from_slice(&seq.to_be_bytes());
+    f[46] = 5 << 4;
+    f[47] = 0x18;
+    f.extend_from_slice(payload);
+    f
+}
+
+#[test]
+fn http_shaped_garbage_is_bounded() {
+    // Requests with huge announced bodies, endless headers and junk lines,
+    // interleaved with a real request: the real one is still reported.
+    let st = http_settings(&[80]);
+    let mut frames = Vec::new();
+    let mut seq = 1u32;
+    let mut push = |frames: &mut Vec<(Timestamp, Vec<u8>)>, client: u16, to_server: bool, seq: &mut u32, p: &[u8]| {
+        frames.push((Timestamp::from_micros(frames.len() as u64), tcp_frame(client, to_server, *seq, p)));
+        *seq = seq.wrapping_add(p.len() as u32);
+    };
+    push(&mut frames, 1, true, &mut seq, b"POST /x HTTP/1.1\r\nContent-Length: 99999999999\r\n\r\nabc");
+    let mut s2 = 1u32;
+    let long = vec![b'a'; 20_000];
+    push(&mut frames, 2, true, &mut s2, b"GET /");
+    push(&mut frames, 2, true, &mut s2, &long);
+    push(&mut frames, 2, true, &mut s2, b" HTTP/1.1\r\nX: y\r\n\r\n");
+    let mut s3 = 1u32;
+    push(&mut frames, 3, true, &mut s3, b"\x00\x01garbage\r\nGET /ok HTTP/1.1\r\nHost: a\r\n\r\n");
+    let mut r3 = 1u32;
+    push(&mut frames, 3, false, &mut r3, b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nhi");
+    let (docs, stats) = run_frames(&st, LinkType::ETHERNET, &frames);
+    let ok: Vec<&Value> = docs.iter().filter(|d| d["path"] == "/ok").collect();
+    assert_eq!(ok.len(), 1, "{docs:#?}");
+    assert_eq!(ok[0]["status"], "OK");
+    assert!(stats.parse_errors >= 1);
+    let long_doc = docs.iter().find(|d| s(d, &["path"]).starts_with("/aaa")).expect("long request reported");
+    assert_eq!(long_doc["notes"][1], "Fields truncated to their fixed capacity", "{long_doc}");
+}
