@@ -11,7 +11,7 @@ use core::net::IpAddr;
 
 use crate::stats::Stats;
 use crate::time::{Duration, Timestamp};
-use crate::wire::ip::FragInfo;
+use crate::wire::ip::{FragInfo, IpPacket};
 
 /// Largest reassembled upper-layer payload, in bytes. Larger datagrams are
 /// dropped (counted in `defrag_dropped`).
@@ -40,8 +40,14 @@ pub struct FragSlot {
 
 impl FragSlot {
     /// A free slot, for initialising storage.
-    pub const EMPTY: FragSlot =
-        FragSlot { key: None, first: Timestamp::ZERO, total: None, units_set: 0, bitmap: [0; WORDS], buf: [0; MAX_DATAGRAM] };
+    pub const EMPTY: FragSlot = FragSlot {
+        key: None,
+        first: Timestamp::ZERO,
+        total: None,
+        units_set: 0,
+        bitmap: [0; WORDS],
+        buf: [0; MAX_DATAGRAM],
+    };
 }
 
 impl Default for FragSlot {
@@ -71,15 +77,13 @@ impl<'a> Defrag<'a> {
     pub fn add(
         &mut self,
         now: Timestamp,
-        src: IpAddr,
-        dst: IpAddr,
-        proto: u8,
+        ip: &IpPacket<'_>,
         frag: FragInfo,
-        data: &[u8],
         stats: &mut Stats,
     ) -> Option<(usize, usize)> {
         stats.fragments += 1;
-        let key = FragKey { src, dst, id: frag.id, proto };
+        let data = ip.payload;
+        let key = FragKey { src: ip.src, dst: ip.dst, id: frag.id, proto: ip.proto };
         let off = frag.offset as usize;
         let end = off.saturating_add(data.len());
         if end > MAX_DATAGRAM || (frag.more && data.len() % 8 != 0) || (frag.more && data.is_empty()) {
@@ -205,6 +209,10 @@ mod tests {
         IpAddr::V4(Ipv4Addr::new(10, 0, 0, n))
     }
 
+    fn pkt(src: u8, dst: u8, data: &[u8]) -> IpPacket<'_> {
+        IpPacket { src: ip(src), dst: ip(dst), proto: 17, payload: data, frag: None }
+    }
+
     #[test]
     fn out_of_order_with_overlap() {
         let mut slots = [FragSlot::EMPTY, FragSlot::EMPTY];
@@ -212,9 +220,9 @@ mod tests {
         let mut st = Stats::default();
         let data: [u8; 20] = core::array::from_fn(|i| i as u8);
         let t = Timestamp::ZERO;
-        assert!(d.add(t, ip(1), ip(2), 17, FragInfo { id: 7, offset: 16, more: false }, &data[16..], &mut st).is_none());
-        assert!(d.add(t, ip(1), ip(2), 17, FragInfo { id: 7, offset: 8, more: true }, &[0xAAu8; 8], &mut st).is_none());
-        let (i, n) = d.add(t, ip(1), ip(2), 17, FragInfo { id: 7, offset: 0, more: true }, &data[..16], &mut st).unwrap();
+        assert!(d.add(t, &pkt(1, 2, &data[16..]), FragInfo { id: 7, offset: 16, more: false }, &mut st).is_none());
+        assert!(d.add(t, &pkt(1, 2, &[0xAAu8; 8]), FragInfo { id: 7, offset: 8, more: true }, &mut st).is_none());
+        let (i, n) = d.add(t, &pkt(1, 2, &data[..16]), FragInfo { id: 7, offset: 0, more: true }, &mut st).unwrap();
         assert_eq!(n, 20);
         let mut expect = data;
         expect[8..16].copy_from_slice(&[0xAAu8; 8]); // first copy wins
@@ -230,13 +238,13 @@ mod tests {
         let mut d = Defrag::new(&mut slots, Duration::from_secs(1));
         let mut st = Stats::default();
         let f = FragInfo { id: 1, offset: 0, more: true };
-        d.add(Timestamp::ZERO, ip(1), ip(2), 17, f, &[0; 8], &mut st);
-        d.add(Timestamp::ZERO, ip(1), ip(3), 17, f, &[0; 8], &mut st);
+        d.add(Timestamp::ZERO, &pkt(1, 2, &[0; 8]), f, &mut st);
+        d.add(Timestamp::ZERO, &pkt(1, 3, &[0; 8]), f, &mut st);
         assert_eq!(st.defrag_evicted, 1);
         d.expire(Timestamp::from_micros(2_000_000), &mut st);
         assert_eq!(st.defrag_timeouts, 1);
         // Too large for a slot.
-        d.add(Timestamp::ZERO, ip(1), ip(2), 17, FragInfo { id: 2, offset: 65528, more: false }, &[0; 8], &mut st);
+        d.add(Timestamp::ZERO, &pkt(1, 2, &[0; 8]), FragInfo { id: 2, offset: 65528, more: false }, &mut st);
         assert_eq!(st.defrag_dropped, 1);
     }
 }

@@ -224,7 +224,7 @@ impl<'a> Engine<'a> {
             None => self.transport(ts, &ip, ip.payload, sink),
             Some(f) => {
                 // Only fragments of protocols we could analyse are worth a slot.
-                if let Some((idx, len)) = self.defrag.add(ts, ip.src, ip.dst, ip.proto, f, ip.payload, &mut self.stats) {
+                if let Some((idx, len)) = self.defrag.add(ts, &ip, f, &mut self.stats) {
                     // Move the datagram out of the pool borrow: the transport
                     // path needs `self` mutably.
                     let mut tmp = [0u8; crate::defrag::MAX_DATAGRAM];

@@ -515,7 +515,10 @@ mod tests {
         let mut tmp = [0u8; BLOCK_SIZE];
         assert_eq!(d.drain(&mut pool, &mut stats, &mut tmp, Some(10)), None);
         // Later in-order data may not overtake it.
-        assert_eq!(d.on_segment(&mut pool, &mut stats, 1 << 20, 4, false, false, b"more", Some(10), Some(10)), Accept::Held);
+        assert_eq!(
+            d.on_segment(&mut pool, &mut stats, 1 << 20, 4, false, false, b"more", Some(10), Some(10)),
+            Accept::Held
+        );
         // The request direction caught up: both come out in order.
         assert_eq!(d.drain(&mut pool, &mut stats, &mut tmp, Some(50)), Some(Chunk::Data(4)));
         assert_eq!(&tmp[..4], b"resp");

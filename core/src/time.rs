@@ -49,17 +49,7 @@ impl Timestamp {
         let days = secs / 86_400;
         let sod = secs % 86_400;
         let (y, m, d) = civil_from_days(days);
-        write!(
-            out,
-            "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z",
-            y,
-            m,
-            d,
-            sod / 3600,
-            (sod / 60) % 60,
-            sod % 60,
-            ms
-        )
+        write!(out, "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z", y, m, d, sod / 3600, (sod / 60) % 60, sod % 60, ms)
     }
 }
 
@@ -113,9 +103,7 @@ mod tests {
     #[test]
     fn rfc3339() {
         let mut s: String<32> = String::new();
-        Timestamp::from_micros(1_434_016_283_642_123)
-            .write_rfc3339_millis(&mut s)
-            .unwrap();
+        Timestamp::from_micros(1_434_016_283_642_123).write_rfc3339_millis(&mut s).unwrap();
         assert_eq!(s, "2015-06-11T09:51:23.642Z");
         s.clear();
         Timestamp::from_micros(951_782_400_000_000).write_rfc3339_millis(&mut s).unwrap();

@@ -109,7 +109,8 @@ fn build_frame(seg: &Segment, id: u16, buf: &mut [u8]) -> Option<usize> {
     tcp[12] = 5 << 4; // 20-byte header
     tcp[13] = seg.flags;
     tcp[14..16].copy_from_slice(&65_535u16.to_be_bytes()); // window
-    // TCP checksum left zero: the kernel does not verify it (a capture
+
+    // The TCP checksum stays zero: the kernel does not verify it (a capture
     // with checksum offload looks the same).
 
     payload.copy_from_slice(seg.payload);
@@ -158,6 +159,7 @@ fn run() -> i32 {
             return 1;
         };
         now += 1_000; // 1 ms apart
+
         // `black_box`: the optimiser must not see through the input.
         let data = black_box(&frame[..len]);
         engine.process(Timestamp::from_micros(now), LinkType::ETHERNET, data, &mut sink);

@@ -174,6 +174,8 @@ impl<T> StaticCell<T> {
     }
 
     /// The slot on the first call, `None` afterwards.
+    // `&self` to `&mut`: sound because `taken` makes it happen at most once.
+    #[allow(clippy::mut_from_ref)]
     pub fn take(&'static self) -> Option<&'static mut MaybeUninit<T>> {
         if self.taken.swap(true, Ordering::AcqRel) {
             return None;

@@ -246,7 +246,8 @@ impl Settings {
             c2.split_cookie = h.split_cookie.or(h.split_coookie).unwrap_or(false);
             if let Some(r) = h.real_ip_header {
                 c2.real_ip_header = Some(
-                    core_cfg::name(&r).with_context(|| format!("protocols.http.real_ip_header: longer than {MAX_NAME} bytes"))?,
+                    core_cfg::name(&r)
+                        .with_context(|| format!("protocols.http.real_ip_header: longer than {MAX_NAME} bytes"))?,
                 );
             }
             if let Some(v) = h.include_body_for {

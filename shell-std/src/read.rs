@@ -141,7 +141,8 @@ fn read_one(path: &Path, engine: &mut Engine<'_>, sink: &mut NdjsonSink<'_>) -> 
     loop {
         match cap.next_packet() {
             Ok(p) => {
-                let ts = Timestamp::from_secs_micros(p.header.ts.tv_sec.max(0) as u64, p.header.ts.tv_usec.max(0) as u32);
+                let ts =
+                    Timestamp::from_secs_micros(p.header.ts.tv_sec.max(0) as u64, p.header.ts.tv_usec.max(0) as u32);
                 engine.process(ts, link, p.data, sink);
             }
             Err(pcap::Error::NoMorePackets) => return Ok(()),

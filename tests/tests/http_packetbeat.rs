@@ -46,7 +46,13 @@ fn every_manifest_capture_matches_packetbeat() {
     assert!(rows.len() >= 18, "HTTP captures present");
     for row in rows {
         let file = &row["file"];
-        let port: u16 = row["config_used_by_packetbeat_tests"].trim_start_matches("http=").split(',').next().unwrap().parse().unwrap();
+        let port: u16 = row["config_used_by_packetbeat_tests"]
+            .trim_start_matches("http=")
+            .split(',')
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap();
         let mut settings = http_settings(&[port]);
         // http_post_json is configured with several ports in Packetbeat's test.
         if file == "http_post_json.pcap" {
@@ -62,7 +68,13 @@ fn every_manifest_capture_matches_packetbeat() {
             // response (no request seen) and its long-poll request (no
             // response before the capture ends) are reported, marked.
             "v1/http_post.pcap" | "v1/http_url_params.pcap" => 3,
-            _ => row["events_asserted_by_packetbeat_8x_tests"].split_whitespace().next().unwrap().trim_start_matches(">=").parse().unwrap(),
+            _ => row["events_asserted_by_packetbeat_8x_tests"]
+                .split_whitespace()
+                .next()
+                .unwrap()
+                .trim_start_matches(">=")
+                .parse()
+                .unwrap(),
         };
         assert_eq!(docs.len(), expected, "{file}: {docs:#?}");
         assert_eq!(stats.transactions_total(), expected as u64, "{file}");

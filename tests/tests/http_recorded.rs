@@ -67,7 +67,13 @@ fn chunked_bodies_are_decoded_across_segments() {
 fn pipelined_requests_pair_in_order() {
     let (docs, _) = read(&pcaps().join("recorded/http/pipelined.pcap"), &http_settings(&[8088]));
     let got: Vec<(String, String)> = docs.iter().map(|d| (s(d, &["path"]), s(d, &["http", "code"]))).collect();
-    let want = [("/index.html", "200"), ("/2k.txt", "200"), ("/missing.html", "404"), ("/empty", "204"), ("/index.html", "200")];
+    let want = [
+        ("/index.html", "200"),
+        ("/2k.txt", "200"),
+        ("/missing.html", "404"),
+        ("/empty", "204"),
+        ("/index.html", "200"),
+    ];
     assert_eq!(got, want.map(|(a, b)| (a.to_string(), b.to_string())));
     // All five requests share one segment: they share its timestamp.
     assert!(docs.iter().all(|d| d["@timestamp"] == docs[0]["@timestamp"]));
@@ -79,7 +85,8 @@ fn head_304_204_have_no_body() {
     let head = docs.iter().find(|d| d["method"] == "HEAD").unwrap();
     assert_eq!(head["http"]["code"], 200);
     assert!(head["http"]["content_length"].as_u64().unwrap() > 0, "HEAD keeps the announced length");
-    let after: Vec<String> = docs.iter().skip_while(|d| d["method"] != "HEAD").map(|d| s(d, &["http", "code"])).collect();
+    let after: Vec<String> =
+        docs.iter().skip_while(|d| d["method"] != "HEAD").map(|d| s(d, &["http", "code"])).collect();
     assert_eq!(after, ["200", "304", "204"]);
 }
 

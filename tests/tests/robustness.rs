@@ -156,7 +156,10 @@ proptest! {
 fn random_tcp_streams_through_tiny_tables() {
     use proptest::test_runner::{Config, TestRunner};
     let mut runner = TestRunner::new(Config { cases: 64, ..Config::default() });
-    let strat = proptest::collection::vec((0u16..4, any::<bool>(), 0u32..5000, proptest::collection::vec(any::<u8>(), 0..300)), 1..150);
+    let strat = proptest::collection::vec(
+        (0u16..4, any::<bool>(), 0u32..5000, proptest::collection::vec(any::<u8>(), 0..300)),
+        1..150,
+    );
     runner
         .run(&strat, |segs| {
             let mut st = http_settings(&[80]);
@@ -206,7 +209,7 @@ fn http_shaped_garbage_is_bounded() {
     let st = http_settings(&[80]);
     let mut frames = Vec::new();
     let mut seq = 1u32;
-    let mut push = |frames: &mut Vec<(Timestamp, Vec<u8>)>, client: u16, to_server: bool, seq: &mut u32, p: &[u8]| {
+    let push = |frames: &mut Vec<(Timestamp, Vec<u8>)>, client: u16, to_server: bool, seq: &mut u32, p: &[u8]| {
         frames.push((Timestamp::from_micros(frames.len() as u64), tcp_frame(client, to_server, *seq, p)));
         *seq = seq.wrapping_add(p.len() as u32);
     };

@@ -27,7 +27,9 @@ use crate::pending::{Handle, FLAG_REQUEST_DONE, FLAG_RESPONSE_ONLY, FLAG_RESPONS
 use crate::proto::{Analyzer, Ctx};
 use crate::text::{find_byte, parse_u64, Span};
 use crate::txn::{Detail, Notes, Status, Transaction};
-use parse::{has_token, parse_chunk_size, parse_header, parse_request_line, parse_request_line_prefix, parse_status_line};
+use parse::{
+    has_token, parse_chunk_size, parse_header, parse_request_line, parse_request_line_prefix, parse_status_line,
+};
 
 /// Where a direction's parser is within a message.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -226,7 +228,11 @@ impl HttpParser {
                     }
                     None => {
                         ctx.stats.parse_errors += 1;
-                        let why = if dir == Direction::ToServer { Notes::REQUEST_MALFORMED } else { Notes::RESPONSE_MALFORMED };
+                        let why = if dir == Direction::ToServer {
+                            Notes::REQUEST_MALFORMED
+                        } else {
+                            Notes::RESPONSE_MALFORMED
+                        };
                         self.mark(ctx, dir, why, false);
                         self.complete(ctx, dir);
                         self.side(dir).resync = true;
@@ -507,11 +513,7 @@ impl HttpParser {
                 s.flags |= FLAG_REQUEST_DONE;
                 s.txn.bytes_in = side.msg_bytes;
                 let Some(hx) = http(&mut s.txn) else { return };
-                if side.body_raw {
-                    hx.request_raw = side.raw;
-                } else if !side.raw.is_empty() {
-                    hx.request_raw = side.raw;
-                }
+                hx.request_raw = side.raw;
                 let form = if side.body_form {
                     if side.body_raw {
                         let r = hx.text.get(side.raw);

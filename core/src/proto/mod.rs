@@ -125,7 +125,13 @@ pub(crate) fn emit(pending: &mut PendingPool<'_>, stats: &mut Stats, sink: &mut 
 
 /// Emits `h` as a request that got no response (unless it already holds a
 /// response-only message), noting `why`.
-pub(crate) fn emit_unanswered(pending: &mut PendingPool<'_>, stats: &mut Stats, sink: &mut dyn Sink, h: Handle, why: Notes) {
+pub(crate) fn emit_unanswered(
+    pending: &mut PendingPool<'_>,
+    stats: &mut Stats,
+    sink: &mut dyn Sink,
+    h: Handle,
+    why: Notes,
+) {
     if let Some(s) = pending.get_mut(h, Timestamp::ZERO) {
         let response_only = s.flags & crate::pending::FLAG_RESPONSE_ONLY != 0;
         let t = &mut s.txn;

@@ -1,6 +1,6 @@
 //! IPv4 and IPv6 (with extension-header walking), then TCP, UDP and ICMP.
 
-use core::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use core::net::IpAddr;
 
 use smoltcp::wire::{Ipv4Packet, Ipv6Packet, TcpPacket, UdpPacket};
 
@@ -69,8 +69,7 @@ fn decode_ipv4(buf: &[u8]) -> Result<IpPacket<'_>, Error> {
     if buf.len() < 20 {
         return Err(Error::Truncated);
     }
-    let p = Ipv4Packet::new_checked(buf)
-        .map_err(|_| map_len_err(buf.len(), be16(buf, 2).unwrap_or(0) as usize))?;
+    let p = Ipv4Packet::new_checked(buf).map_err(|_| map_len_err(buf.len(), be16(buf, 2).unwrap_or(0) as usize))?;
     if p.version() != 4 {
         return Err(Error::Malformed);
     }
@@ -81,8 +80,8 @@ fn decode_ipv4(buf: &[u8]) -> Result<IpPacket<'_>, Error> {
         None
     };
     Ok(IpPacket {
-        src: IpAddr::V4(Ipv4Addr::from(p.src_addr())),
-        dst: IpAddr::V4(Ipv4Addr::from(p.dst_addr())),
+        src: IpAddr::V4(p.src_addr()),
+        dst: IpAddr::V4(p.dst_addr()),
         proto: p.next_header().into(),
         payload: p.payload(),
         frag,
@@ -93,11 +92,12 @@ fn decode_ipv6(buf: &[u8]) -> Result<IpPacket<'_>, Error> {
     if buf.len() < 40 {
         return Err(Error::Truncated);
     }
-    let p = Ipv6Packet::new_checked(buf)
-        .map_err(|_| map_len_err(buf.len(), 40 + be16(buf, 4).unwrap_or(0) as usize))?;
+    let p =
+        Ipv6Packet::new_checked(buf).map_err(|_| map_len_err(buf.len(), 40 + be16(buf, 4).unwrap_or(0) as usize))?;
     if p.version() != 6 {
         return Err(Error::Malformed);
     }
+    let (src, dst) = (IpAddr::V6(p.src_addr()), IpAddr::V6(p.dst_addr()));
     let mut next: u8 = p.next_header().into();
     let mut rest = p.payload();
     let mut frag = None;
@@ -118,27 +118,13 @@ fn decode_ipv6(buf: &[u8]) -> Result<IpPacket<'_>, Error> {
             }
             // Authentication header: (len + 2) * 4.
             51 => (*rest.get(1).ok_or(Error::Truncated)? as usize + 2) * 4,
-            _ => {
-                return Ok(IpPacket {
-                    src: IpAddr::V6(Ipv6Addr::from(p.src_addr())),
-                    dst: IpAddr::V6(Ipv6Addr::from(p.dst_addr())),
-                    proto: next,
-                    payload: rest,
-                    frag,
-                })
-            }
+            _ => return Ok(IpPacket { src, dst, proto: next, payload: rest, frag }),
         };
         next = *rest.first().ok_or(Error::Truncated)?;
         rest = rest.get(len..).ok_or(Error::Truncated)?;
         if frag.is_some_and(|f| f.offset != 0) {
             // A non-first fragment carries no further headers.
-            return Ok(IpPacket {
-                src: IpAddr::V6(Ipv6Addr::from(p.src_addr())),
-                dst: IpAddr::V6(Ipv6Addr::from(p.dst_addr())),
-                proto: next,
-                payload: rest,
-                frag,
-            });
+            return Ok(IpPacket { src, dst, proto: next, payload: rest, frag });
         }
     }
     Err(Error::Malformed)

@@ -66,7 +66,8 @@ impl HttpConfig {
             let t = t.as_bytes();
             // A configured "text/html" matches "text/html; charset=..."; a
             // configured prefix like "text" matches any text/* type.
-            ct.eq_ignore_ascii_case(t) || (ct.len() > t.len() && ct.get(..t.len()).is_some_and(|p| p.eq_ignore_ascii_case(t)))
+            ct.eq_ignore_ascii_case(t)
+                || (ct.len() > t.len() && ct.get(..t.len()).is_some_and(|p| p.eq_ignore_ascii_case(t)))
         })
     }
 }
