@@ -1,1 +1,1 @@
-
+//! Examples of tapbeat's public API; see `examples/`.

@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# The whole test suite of tapbeat, from a fresh Debian machine with Rust:
+# installs what the build needs, then checks formatting, lints, every test
+# (unit, end-to-end on real captures, property tests), and the no_std proof.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
+
+# libpcap headers for the `pcap` crate (the Linux shell reads captures with libpcap).
+if ! dpkg -s libpcap-dev >/dev/null 2>&1; then
+  as_root apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq libpcap-dev >/dev/null
+fi
+rustup component list --installed 2>/dev/null | grep -q '^clippy' || rustup component add clippy rustfmt
+
+echo "== rustfmt"
+cargo fmt --all -- --check
+
+echo "== clippy (core denies unwrap/expect/panic/indexing outside tests)"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+
+echo "== tests"
+cargo test --workspace --locked 2>&1 | tee target/test.log
+# One closing line for CI: the totals over every test binary.
+awk '/^test result:/ { p += $4; f += $6 } END { printf "tests: %d passed, %d failed\n", p, f }' target/test.log
+
+if [ -x nostd-check/run.sh ]; then
+  echo "== no_std: tapbeat-core links into a freestanding binary"
+  nostd-check/run.sh
+fi
