@@ -464,6 +464,9 @@ impl<'a> Engine<'a> {
     /// data, gaps) and its FIN once reached. Returns true when anything was
     /// delivered.
     fn drain(&mut self, idx: u32, dir: Direction, ts: Timestamp, sink: &mut dyn Sink) -> bool {
+        if !self.flows.get(idx).and_then(|s| s.tcp.get(dir.index())).is_some_and(|t| t.needs_drain()) {
+            return false;
+        }
         let mut tmp = [0u8; BLOCK_SIZE];
         let mut moved = false;
         self.with_analyzer(idx, ts, sink, |parser, ctx, pool, tcp| {

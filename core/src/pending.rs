@@ -130,7 +130,7 @@ impl<'a> PendingPool<'a> {
         s.flow = flow;
         s.flags = 0;
         s.last = now;
-        s.txn = Transaction::default();
+        s.txn.reset_common();
         let gen = s.gen;
         // Append to the flow queue.
         let tail = self.queues.get(flow as usize).map_or(NONE, |q| q.tail);

@@ -324,6 +324,13 @@ impl StreamDir {
         self.ooo_bytes = self.ooo_bytes.saturating_sub(blen);
     }
 
+    /// True when `drain` could have anything to hand out: held or
+    /// out-of-order data, bytes known lost, or a FIN not yet delivered.
+    /// Lets the engine skip the drain (and its copy buffer) per packet.
+    pub fn needs_drain(&self) -> bool {
+        self.ooo_head != NONE || self.known_end.is_some() || (self.fin_pending && !self.fin_delivered)
+    }
+
     /// True once the FIN has been reached in sequence (all bytes before it
     /// delivered or declared lost). Returns true only once.
     pub fn take_fin(&mut self) -> bool {

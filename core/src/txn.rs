@@ -269,6 +269,34 @@ impl Default for Transaction {
 }
 
 impl Transaction {
+    /// Resets the common fields for a new transaction, leaving the protocol
+    /// section's storage for the analyzer to reset (it is large).
+    pub fn reset_common(&mut self) {
+        let Transaction {
+            ts,
+            response_ts,
+            protocol,
+            transport,
+            status,
+            client,
+            server,
+            bytes_in,
+            bytes_out,
+            notes,
+            detail: _,
+        } = self;
+        *ts = Timestamp::ZERO;
+        *response_ts = None;
+        *protocol = Protocol::Http;
+        *transport = Transport::Tcp;
+        *status = Status::Ok;
+        *client = Endpoint::default();
+        *server = Endpoint::default();
+        *bytes_in = 0;
+        *bytes_out = 0;
+        *notes = Notes::empty();
+    }
+
     /// Response time in milliseconds (response minus request timestamp),
     /// when both were seen.
     pub fn responsetime_ms(&self) -> Option<u64> {

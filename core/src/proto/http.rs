@@ -289,7 +289,7 @@ impl HttpParser {
         side.msg_bytes = raw_line.len() as u64;
         let mut side = *side;
         if let Some(t) = ctx.txn(h) {
-            t.detail = Detail::Http(HttpTxn::default());
+            HttpTxn::init(t);
         }
         let line_span = Self::keep_raw(ctx, &mut side, Direction::ToServer, raw_line);
         if let Some(hx) = ctx.txn(h).and_then(http) {
@@ -329,7 +329,7 @@ impl HttpParser {
                 ctx.stats.unmatched_responses += 1;
                 if let Some(s) = ctx.slot(h) {
                     s.flags |= FLAG_RESPONSE_ONLY;
-                    s.txn.detail = Detail::Http(HttpTxn::default());
+                    HttpTxn::init(&mut s.txn);
                     s.txn.notes.insert(Notes::NO_REQUEST);
                 }
                 h
@@ -524,10 +524,10 @@ impl HttpParser {
                 } else {
                     None
                 };
-                let mut scratch = [0u8; HTTP_TEXT_CAP / 2];
-                let mut out = [0u8; HTTP_TEXT_CAP / 2];
                 let src = form.unwrap_or_else(|| hx.text.get(hx.params));
                 if !src.is_empty() {
+                    let mut scratch = [0u8; HTTP_TEXT_CAP / 2];
+                    let mut out = [0u8; HTTP_TEXT_CAP / 2];
                     match parse::normalize_params(src, &hide, &mut scratch, &mut out) {
                         Some(n) => {
                             hx.params = hx.text.push(out.get(..n).unwrap_or(&[]));

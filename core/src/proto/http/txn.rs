@@ -118,6 +118,49 @@ pub struct HttpTxn {
 }
 
 impl HttpTxn {
+    /// Empties every field, keeping the storage (no 4 KiB zeroing per
+    /// transaction). The pattern lists every field, so a new one cannot be
+    /// forgotten here.
+    pub fn reset(&mut self) {
+        let HttpTxn {
+            text,
+            method,
+            path,
+            params,
+            code,
+            phrase,
+            request_minor,
+            content_length,
+            request_body_bytes,
+            response_body_bytes,
+            request_headers,
+            response_headers,
+            request_raw,
+            response_raw,
+            real_ip,
+        } = self;
+        text.clear();
+        for s in [method, path, params, phrase, request_raw, response_raw, real_ip] {
+            *s = Span::EMPTY;
+        }
+        *code = 0;
+        *request_minor = 1;
+        *content_length = None;
+        *request_body_bytes = 0;
+        *response_body_bytes = 0;
+        request_headers.clear();
+        response_headers.clear();
+    }
+
+    /// Gives `t` an empty HTTP section, reusing the one it has.
+    pub fn init(t: &mut crate::txn::Transaction) {
+        use crate::txn::Detail;
+        match &mut t.detail {
+            Detail::Http(h) => h.reset(),
+            other => *other = Detail::Http(HttpTxn::default()),
+        }
+    }
+
     /// `"GET /path"` as in Packetbeat's `query` field.
     pub fn query(&self) -> Query<'_> {
         Query(self)
