@@ -6,7 +6,11 @@
 
 use heapless::{String, Vec};
 
+use crate::proto::dns::DnsConfig;
 use crate::proto::http::HttpConfig;
+use crate::proto::icmp::IcmpConfig;
+use crate::proto::memcache::MemcacheConfig;
+use crate::proto::redis::RedisConfig;
 use crate::time::Duration;
 use crate::txn::Protocol;
 
@@ -61,6 +65,14 @@ impl Common {
 pub struct Config {
     /// HTTP analyzer options.
     pub http: HttpConfig,
+    /// DNS analyzer options.
+    pub dns: DnsConfig,
+    /// ICMP analyzer options (no ports: ICMP is recognised by IP protocol).
+    pub icmp: IcmpConfig,
+    /// Redis analyzer options.
+    pub redis: RedisConfig,
+    /// Memcache analyzer options.
+    pub memcache: MemcacheConfig,
     /// A flow with no packets for this long is closed (its pending requests
     /// are reported). Default 60 s.
     pub flow_timeout: Duration,
@@ -75,6 +87,10 @@ impl Default for Config {
     fn default() -> Self {
         Config {
             http: HttpConfig::default(),
+            dns: DnsConfig::default(),
+            icmp: IcmpConfig::default(),
+            redis: RedisConfig::default(),
+            memcache: MemcacheConfig::default(),
             flow_timeout: Duration::from_secs(60),
             defrag_timeout: Duration::from_secs(30),
             max_ooo_bytes: 256 * 1024,
@@ -83,34 +99,50 @@ impl Default for Config {
 }
 
 impl Config {
-    /// The protocol configured for server port `port`, if any.
+    /// The protocol configured for server port `port`, if any. Protocols
+    /// are tried in a fixed order, so a port given to two protocols goes to
+    /// the first (HTTP, DNS, Redis, Memcache).
     pub fn protocol_for_port(&self, port: u16) -> Option<Protocol> {
-        if self.http.common.enabled && self.http.common.ports.contains(&port) {
-            return Some(Protocol::Http);
-        }
-        None
+        [Protocol::Http, Protocol::Dns, Protocol::Redis, Protocol::Memcache]
+            .into_iter()
+            .find(|p| self.common(*p).is_some_and(|c| c.enabled && c.ports.contains(&port)))
     }
 
-    /// The options shared by every protocol, for `p`.
+    /// The options shared by every protocol, for `p` (`None` when `p` has
+    /// no analyzer in this build).
     pub fn common(&self, p: Protocol) -> Option<&Common> {
         match p {
             Protocol::Http => Some(&self.http.common),
+            Protocol::Dns => Some(&self.dns.common),
+            Protocol::Icmp => Some(&self.icmp.common),
+            Protocol::Redis => Some(&self.redis.common),
+            Protocol::Memcache => Some(&self.memcache.common),
             _ => None,
         }
     }
 
-    /// Replaces the ports of protocol `p`. Returns `false` when `p` has no
-    /// analyzer in this build or too many ports were given.
-    pub fn set_ports(&mut self, p: Protocol, ports: &[u16]) -> bool {
-        let Some(common) = (match p {
+    /// The options shared by every protocol, for `p`, mutably.
+    pub fn common_mut(&mut self, p: Protocol) -> Option<&mut Common> {
+        match p {
             Protocol::Http => Some(&mut self.http.common),
+            Protocol::Dns => Some(&mut self.dns.common),
+            Protocol::Icmp => Some(&mut self.icmp.common),
+            Protocol::Redis => Some(&mut self.redis.common),
+            Protocol::Memcache => Some(&mut self.memcache.common),
             _ => None,
-        }) else {
-            return false;
-        };
+        }
+    }
+
+    /// Replaces the ports of protocol `p` and enables it (disables it when
+    /// `ports` is empty). Returns `false` when `p` has no analyzer in this
+    /// build or too many ports were given.
+    pub fn set_ports(&mut self, p: Protocol, ports: &[u16]) -> bool {
         if ports.len() > MAX_PORTS {
             return false;
         }
+        let Some(common) = self.common_mut(p) else {
+            return false;
+        };
         common.ports.clear();
         for &x in ports {
             let _ = common.ports.push(x);
@@ -119,9 +151,24 @@ impl Config {
         true
     }
 
+    /// Turns every analyzer off (then enable the wanted ones).
+    pub fn disable_all(&mut self) {
+        for p in Protocol::ALL {
+            if let Some(c) = self.common_mut(p) {
+                c.enabled = false;
+            }
+        }
+    }
+
     /// Longest transaction timeout of any enabled protocol.
     pub fn max_transaction_timeout(&self) -> Duration {
-        self.http.common.transaction_timeout
+        Protocol::ALL
+            .iter()
+            .filter_map(|p| self.common(*p))
+            .filter(|c| c.enabled)
+            .map(|c| c.transaction_timeout)
+            .max()
+            .unwrap_or(Duration::from_secs(10))
     }
 }
 

@@ -254,7 +254,7 @@ impl<'a> Engine<'a> {
                 self.tcp(ts, ip.src, src_port, ip.dst, dst_port, seq, ack, flags, payload, sink)
             }
             L4::Udp { src_port, dst_port, payload } => self.udp(ts, ip.src, src_port, ip.dst, dst_port, payload, sink),
-            L4::Icmp { .. } => self.stats.unmonitored_packets += 1,
+            L4::Icmp { message, .. } => self.icmp(ts, ip.src, ip.dst, ip.proto, message, sink),
             L4::Other(_) => self.stats.other_transport += 1,
         }
     }
@@ -279,6 +279,7 @@ impl<'a> Engine<'a> {
         ipproto: u8,
         create: bool,
         syn_only: bool,
+        forced: Option<Protocol>,
         sink: &mut dyn Sink,
     ) -> Option<(u32, Direction)> {
         let key = FlowKey::new(src, dst, ipproto);
@@ -293,7 +294,13 @@ impl<'a> Engine<'a> {
             };
             return Some((idx, dir));
         }
-        let Some((protocol, mut dir)) = self.classify(src.1, dst.1) else {
+        let class = match forced {
+            // Without ports, the first sender is taken as the client; the
+            // analyzer tells requests from replies by their content.
+            Some(p) => Some((p, Direction::ToServer)),
+            None => self.classify(src.1, dst.1),
+        };
+        let Some((protocol, mut dir)) = class else {
             self.stats.unmonitored_packets += 1;
             return None;
         };
@@ -329,7 +336,12 @@ impl<'a> Engine<'a> {
             client: Endpoint { ip: client.0, port: client.1 },
             server: Endpoint { ip: server.0, port: server.1 },
             protocol,
-            transport: if ipproto == proto::TCP { Transport::Tcp } else { Transport::Udp },
+            transport: match ipproto {
+                proto::TCP => Transport::Tcp,
+                proto::UDP => Transport::Udp,
+                _ => Transport::Ip,
+            },
+            ip_proto: ipproto,
             last_seen: ts,
             closed: false,
         };
@@ -354,7 +366,7 @@ impl<'a> Engine<'a> {
         // Pure ACKs, FINs and RSTs of unknown flows are not worth a slot.
         let create = !payload.is_empty() || flags.syn;
         let Some((idx, dir)) =
-            self.flow_for(ts, (sip, sport), (dip, dport), proto::TCP, create, flags.syn && !flags.ack, sink)
+            self.flow_for(ts, (sip, sport), (dip, dport), proto::TCP, create, flags.syn && !flags.ack, None, sink)
         else {
             return;
         };
@@ -509,10 +521,24 @@ impl<'a> Engine<'a> {
         payload: &[u8],
         sink: &mut dyn Sink,
     ) {
-        let Some((idx, dir)) = self.flow_for(ts, (sip, sport), (dip, dport), proto::UDP, true, false, sink) else {
+        let Some((idx, dir)) = self.flow_for(ts, (sip, sport), (dip, dport), proto::UDP, true, false, None, sink)
+        else {
             return;
         };
         self.with_analyzer(idx, ts, sink, |parser, ctx, _, _| parser.on_datagram(ctx, dir, payload));
+    }
+
+    /// ICMP and ICMPv6 messages: one "flow" per address pair.
+    fn icmp(&mut self, ts: Timestamp, src: IpAddr, dst: IpAddr, ipproto: u8, message: &[u8], sink: &mut dyn Sink) {
+        if !self.cfg.icmp.common.enabled {
+            self.stats.unmonitored_packets += 1;
+            return;
+        }
+        let Some((idx, dir)) = self.flow_for(ts, (src, 0), (dst, 0), ipproto, true, false, Some(Protocol::Icmp), sink)
+        else {
+            return;
+        };
+        self.with_analyzer(idx, ts, sink, |parser, ctx, _, _| parser.on_datagram(ctx, dir, message));
     }
 
     /// Ends flow `idx` and frees its slot (see [`Engine::end_flow`]).

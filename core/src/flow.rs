@@ -86,6 +86,8 @@ pub struct FlowMeta {
     pub protocol: Protocol,
     /// Transport.
     pub transport: Transport,
+    /// IP protocol number (6 TCP, 17 UDP, 1 ICMP, 58 ICMPv6).
+    pub ip_proto: u8,
     /// Last packet seen.
     pub last_seen: Timestamp,
     /// The connection ended (FIN both ways, or RST) and was reported; the
@@ -100,6 +102,7 @@ impl Default for FlowMeta {
             server: Endpoint::default(),
             protocol: Protocol::Http,
             transport: Transport::Tcp,
+            ip_proto: 6,
             last_seen: Timestamp::ZERO,
             closed: false,
         }
@@ -139,6 +142,7 @@ impl FlowSlot {
             server: Endpoint { ip: IpAddr::V4(core::net::Ipv4Addr::UNSPECIFIED), port: 0 },
             protocol: Protocol::Http,
             transport: Transport::Tcp,
+            ip_proto: 6,
             last_seen: Timestamp::ZERO,
             closed: false,
         },

@@ -11,7 +11,6 @@ use core::net::IpAddr;
 use serde::ser::{Serialize, SerializeMap, Serializer};
 
 use crate::config::Config;
-use crate::proto::http::HttpTxn;
 use crate::time::Timestamp;
 use crate::txn::{Detail, Endpoint, Notes, Transaction};
 
@@ -74,7 +73,7 @@ impl Serialize for Doc<'_> {
     }
 }
 
-struct Rfc3339(Timestamp);
+pub(crate) struct Rfc3339(pub(crate) Timestamp);
 
 impl fmt::Display for Rfc3339 {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -88,7 +87,7 @@ impl Serialize for Rfc3339 {
     }
 }
 
-struct Ip(IpAddr);
+pub(crate) struct Ip(pub(crate) IpAddr);
 
 impl Serialize for Ip {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
@@ -96,7 +95,7 @@ impl Serialize for Ip {
     }
 }
 
-struct NotesJson(Notes);
+pub(crate) struct NotesJson(Notes);
 
 impl Serialize for NotesJson {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
@@ -138,55 +137,15 @@ fn packetbeat<S: Serializer>(d: &Doc<'_>, s: S) -> Result<S::Ok, S::Error> {
     if !d.opts.tags.is_empty() {
         m.serialize_entry("tags", &Tags(d.opts.tags))?;
     }
-    if let Detail::Http(h) = &t.detail {
-        http_packetbeat(&mut m, h, d.cfg)?;
+    match &t.detail {
+        Detail::Http(h) => crate::proto::http::json::packetbeat(&mut m, t, h, d.cfg)?,
+        Detail::Dns(x) => crate::proto::dns::json_packetbeat(&mut m, t, x, d.cfg)?,
+        Detail::Icmp(x) => crate::proto::icmp::json_packetbeat(&mut m, t, x, d.cfg)?,
+        Detail::Redis(x) => crate::proto::redis::json_packetbeat(&mut m, t, x, d.cfg)?,
+        Detail::Memcache(x) => crate::proto::memcache::json_packetbeat(&mut m, t, x, d.cfg)?,
+        Detail::None => {}
     }
     m.end()
-}
-
-fn http_packetbeat<M: SerializeMap>(m: &mut M, h: &HttpTxn, cfg: &Config) -> Result<(), M::Error> {
-    if !h.method.is_empty() {
-        m.serialize_entry("method", &h.s(h.method))?;
-        m.serialize_entry("path", &h.s(h.path))?;
-        m.serialize_entry("query", &h.query())?;
-        m.serialize_entry("params", &h.s(h.params))?;
-    }
-    if !h.real_ip.is_empty() {
-        m.serialize_entry("real_ip", &h.s(h.real_ip))?;
-    }
-    if !h.request_raw.is_empty() {
-        m.serialize_entry("request", &h.s(h.request_raw))?;
-    }
-    if !h.response_raw.is_empty() {
-        m.serialize_entry("response", &h.s(h.response_raw))?;
-    }
-    m.serialize_entry("http", &HttpSection { h, split_cookie: cfg.http.split_cookie })
-}
-
-struct HttpSection<'a> {
-    h: &'a HttpTxn,
-    split_cookie: bool,
-}
-
-impl Serialize for HttpSection<'_> {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let h = self.h;
-        let mut m = s.serialize_map(None)?;
-        if h.code != 0 {
-            m.serialize_entry("code", &h.code)?;
-            m.serialize_entry("phrase", &h.s(h.phrase))?;
-        }
-        if let Some(cl) = h.content_length {
-            m.serialize_entry("content_length", &cl)?;
-        }
-        if !h.request_headers.is_empty() {
-            m.serialize_entry("request_headers", &h.request_headers_json(self.split_cookie))?;
-        }
-        if !h.response_headers.is_empty() {
-            m.serialize_entry("response_headers", &h.response_headers_json(self.split_cookie))?;
-        }
-        m.end()
-    }
 }
 
 // ---- ECS ----
@@ -282,19 +241,13 @@ fn ecs<S: Serializer>(d: &Doc<'_>, s: S) -> Result<S::Ok, S::Error> {
         m.serialize_entry("tags", &Tags(d.opts.tags))?;
     }
     m.serialize_entry("ecs", &EcsVersion)?;
-    if let Detail::Http(h) = &t.detail {
-        if !h.method.is_empty() {
-            m.serialize_entry("method", &h.s(h.method))?;
-            m.serialize_entry("query", &h.query())?;
-            m.serialize_entry("url", &EcsUrl(h))?;
-        }
-        if !h.request_raw.is_empty() {
-            m.serialize_entry("request", &h.s(h.request_raw))?;
-        }
-        if !h.response_raw.is_empty() {
-            m.serialize_entry("response", &h.s(h.response_raw))?;
-        }
-        m.serialize_entry("http", &EcsHttp { t, h, split_cookie: d.cfg.http.split_cookie })?;
+    match &t.detail {
+        Detail::Http(h) => crate::proto::http::json::ecs(&mut m, t, h, d.cfg)?,
+        Detail::Dns(x) => crate::proto::dns::json_ecs(&mut m, t, x, d.cfg)?,
+        Detail::Icmp(x) => crate::proto::icmp::json_ecs(&mut m, t, x, d.cfg)?,
+        Detail::Redis(x) => crate::proto::redis::json_ecs(&mut m, t, x, d.cfg)?,
+        Detail::Memcache(x) => crate::proto::memcache::json_ecs(&mut m, t, x, d.cfg)?,
+        Detail::None => {}
     }
     m.end()
 }
@@ -316,88 +269,6 @@ impl Serialize for EcsVersion {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let mut m = s.serialize_map(None)?;
         m.serialize_entry("version", "8.11.0")?;
-        m.end()
-    }
-}
-
-struct EcsUrl<'a>(&'a HttpTxn);
-
-impl Serialize for EcsUrl<'_> {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let h = self.0;
-        let mut m = s.serialize_map(None)?;
-        m.serialize_entry("path", &h.s(h.path))?;
-        if !h.params.is_empty() {
-            m.serialize_entry("query", &h.s(h.params))?;
-        }
-        m.end()
-    }
-}
-
-struct EcsHttp<'a> {
-    t: &'a Transaction,
-    h: &'a HttpTxn,
-    split_cookie: bool,
-}
-
-struct EcsHttpMsg<'a> {
-    h: &'a HttpTxn,
-    request: bool,
-    bytes: u64,
-    split_cookie: bool,
-}
-
-struct BodyBytes(u64);
-
-impl Serialize for BodyBytes {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let mut m = s.serialize_map(None)?;
-        m.serialize_entry("bytes", &self.0)?;
-        m.end()
-    }
-}
-
-impl Serialize for EcsHttpMsg<'_> {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let h = self.h;
-        let mut m = s.serialize_map(None)?;
-        if self.request {
-            m.serialize_entry("method", &h.s(h.method))?;
-            m.serialize_entry("bytes", &self.bytes)?;
-            m.serialize_entry("body", &BodyBytes(h.request_body_bytes))?;
-            if !h.request_headers.is_empty() {
-                m.serialize_entry("headers", &h.request_headers_json(self.split_cookie))?;
-            }
-        } else {
-            m.serialize_entry("status_code", &h.code)?;
-            m.serialize_entry("status_phrase", &h.s(h.phrase))?;
-            m.serialize_entry("bytes", &self.bytes)?;
-            m.serialize_entry("body", &BodyBytes(h.response_body_bytes))?;
-            if !h.response_headers.is_empty() {
-                m.serialize_entry("headers", &h.response_headers_json(self.split_cookie))?;
-            }
-        }
-        m.end()
-    }
-}
-
-impl Serialize for EcsHttp<'_> {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let h = self.h;
-        let mut m = s.serialize_map(None)?;
-        if !h.method.is_empty() {
-            m.serialize_entry("version", if h.request_minor == 0 { "1.0" } else { "1.1" })?;
-            m.serialize_entry(
-                "request",
-                &EcsHttpMsg { h, request: true, bytes: self.t.bytes_in, split_cookie: self.split_cookie },
-            )?;
-        }
-        if h.code != 0 {
-            m.serialize_entry(
-                "response",
-                &EcsHttpMsg { h, request: false, bytes: self.t.bytes_out, split_cookie: self.split_cookie },
-            )?;
-        }
         m.end()
     }
 }

@@ -219,6 +219,14 @@ pub enum Detail {
     None,
     /// HTTP fields.
     Http(HttpTxn),
+    /// DNS fields.
+    Dns(crate::proto::dns::DnsTxn),
+    /// ICMP fields.
+    Icmp(crate::proto::icmp::IcmpTxn),
+    /// Redis fields.
+    Redis(crate::proto::redis::RedisTxn),
+    /// Memcache fields.
+    Memcache(crate::proto::memcache::MemcacheTxn),
 }
 
 /// A request paired with its response (or a request or response reported
@@ -319,6 +327,10 @@ impl Transaction {
         match &self.detail {
             Detail::None => false,
             Detail::Http(h) => h.text.truncated(),
+            Detail::Dns(x) => x.truncated(),
+            Detail::Icmp(x) => x.truncated(),
+            Detail::Redis(x) => x.truncated(),
+            Detail::Memcache(x) => x.truncated(),
         }
     }
 }

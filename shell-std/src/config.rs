@@ -61,6 +61,88 @@ pub struct Interfaces {
 pub struct Protocols {
     /// `protocols.http`.
     pub http: Option<Http>,
+    /// `protocols.dns`.
+    pub dns: Option<Dns>,
+    /// `protocols.icmp`.
+    pub icmp: Option<Icmp>,
+    /// `protocols.redis`.
+    pub redis: Option<Redis>,
+    /// `protocols.memcache`.
+    pub memcache: Option<Memcache>,
+}
+
+/// `protocols.dns`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Dns {
+    /// Analyzer on or off (default on when the section exists).
+    pub enabled: Option<bool>,
+    /// Server ports (UDP and TCP).
+    pub ports: Option<Vec<u16>>,
+    /// Keep the raw request.
+    pub send_request: Option<bool>,
+    /// Keep the raw response.
+    pub send_response: Option<bool>,
+    /// Seconds before an unanswered query is reported.
+    pub transaction_timeout: Option<u64>,
+    /// Report the authority section.
+    pub include_authorities: Option<bool>,
+    /// Report the additional section.
+    pub include_additionals: Option<bool>,
+}
+
+/// `protocols.icmp`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Icmp {
+    /// Analyzer on or off (default on when the section exists).
+    pub enabled: Option<bool>,
+    /// Keep the raw request.
+    pub send_request: Option<bool>,
+    /// Keep the raw response.
+    pub send_response: Option<bool>,
+    /// Seconds before an unanswered request is reported.
+    pub transaction_timeout: Option<u64>,
+}
+
+/// `protocols.redis`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Redis {
+    /// Analyzer on or off (default on when the section exists).
+    pub enabled: Option<bool>,
+    /// Server ports.
+    pub ports: Option<Vec<u16>>,
+    /// Keep the raw request.
+    pub send_request: Option<bool>,
+    /// Keep the raw response.
+    pub send_response: Option<bool>,
+    /// Seconds before an unanswered command is reported.
+    pub transaction_timeout: Option<u64>,
+}
+
+/// `protocols.memcache`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Memcache {
+    /// Analyzer on or off (default on when the section exists).
+    pub enabled: Option<bool>,
+    /// Server ports (TCP and UDP).
+    pub ports: Option<Vec<u16>>,
+    /// Keep the raw request.
+    pub send_request: Option<bool>,
+    /// Keep the raw response.
+    pub send_response: Option<bool>,
+    /// Seconds before an unanswered command is reported.
+    pub transaction_timeout: Option<u64>,
+    /// Parse unknown commands.
+    pub parseunknown: Option<bool>,
+    /// Values reported per response: 0 none, -1 all.
+    pub maxvalues: Option<i32>,
+    /// Bytes kept per reported value.
+    pub maxbytespervalue: Option<u32>,
+    /// Seconds to wait for the datagrams of one UDP request.
+    pub udptransactiontimeout: Option<u64>,
 }
 
 /// `protocols.http`.
@@ -201,6 +283,34 @@ fn names(key: &str, v: &[String]) -> Result<Names> {
     Ok(out)
 }
 
+/// The options every protocol section has.
+struct CommonYaml {
+    enabled: Option<bool>,
+    ports: Option<Vec<u16>>,
+    send_request: Option<bool>,
+    send_response: Option<bool>,
+    transaction_timeout: Option<u64>,
+}
+
+fn apply_common(core: &mut Config, p: Protocol, y: CommonYaml) -> Result<()> {
+    let name = p.name();
+    if let Some(ports) = &y.ports {
+        if ports.len() > MAX_PORTS {
+            bail!("protocols.{name}.ports: at most {MAX_PORTS} ports are supported");
+        }
+        core.set_ports(p, ports);
+    }
+    let c = core.common_mut(p).with_context(|| format!("protocols.{name}: no analyzer in this build"))?;
+    // ICMP has no ports; the others need at least one.
+    c.enabled = y.enabled.unwrap_or(true) && (p == Protocol::Icmp || !c.ports.is_empty());
+    c.send_request = y.send_request.unwrap_or(false);
+    c.send_response = y.send_response.unwrap_or(false);
+    if let Some(t) = y.transaction_timeout {
+        c.transaction_timeout = Duration::from_secs(t);
+    }
+    Ok(())
+}
+
 /// Parses `schema` names.
 pub fn parse_schema(s: &str) -> Result<Schema> {
     match s {
@@ -225,20 +335,71 @@ impl Settings {
 
     fn from_file(f: File) -> Result<Settings> {
         let mut s = Settings::default();
+        // A config that names protocols analyses those; one that names
+        // none keeps every analyzer on its default ports.
+        let p = &f.protocols;
+        if p.http.is_some() || p.dns.is_some() || p.icmp.is_some() || p.redis.is_some() || p.memcache.is_some() {
+            s.core.disable_all();
+        }
+        if let Some(d) = f.protocols.dns {
+            let c = CommonYaml {
+                enabled: d.enabled,
+                ports: d.ports,
+                send_request: d.send_request,
+                send_response: d.send_response,
+                transaction_timeout: d.transaction_timeout,
+            };
+            apply_common(&mut s.core, Protocol::Dns, c)?;
+            s.core.dns.include_authorities = d.include_authorities.unwrap_or(false);
+            s.core.dns.include_additionals = d.include_additionals.unwrap_or(false);
+        }
+        if let Some(i) = f.protocols.icmp {
+            let c = CommonYaml {
+                enabled: i.enabled,
+                ports: None,
+                send_request: i.send_request,
+                send_response: i.send_response,
+                transaction_timeout: i.transaction_timeout,
+            };
+            apply_common(&mut s.core, Protocol::Icmp, c)?;
+        }
+        if let Some(r) = f.protocols.redis {
+            let c = CommonYaml {
+                enabled: r.enabled,
+                ports: r.ports,
+                send_request: r.send_request,
+                send_response: r.send_response,
+                transaction_timeout: r.transaction_timeout,
+            };
+            apply_common(&mut s.core, Protocol::Redis, c)?;
+        }
+        if let Some(m) = f.protocols.memcache {
+            let c = CommonYaml {
+                enabled: m.enabled,
+                ports: m.ports,
+                send_request: m.send_request,
+                send_response: m.send_response,
+                transaction_timeout: m.transaction_timeout,
+            };
+            apply_common(&mut s.core, Protocol::Memcache, c)?;
+            let mc = &mut s.core.memcache;
+            mc.parseunknown = m.parseunknown.unwrap_or(false);
+            mc.maxvalues = m.maxvalues.unwrap_or(0);
+            mc.maxbytespervalue = m.maxbytespervalue.unwrap_or(0);
+            if let Some(t) = m.udptransactiontimeout {
+                mc.udptransactiontimeout = Duration::from_secs(t);
+            }
+        }
         if let Some(h) = f.protocols.http {
-            if let Some(p) = h.ports {
-                if p.len() > MAX_PORTS {
-                    bail!("protocols.http.ports: at most {MAX_PORTS} ports are supported");
-                }
-                s.core.set_ports(Protocol::Http, &p);
-            }
+            let c = CommonYaml {
+                enabled: h.enabled,
+                ports: h.ports,
+                send_request: h.send_request,
+                send_response: h.send_response,
+                transaction_timeout: h.transaction_timeout,
+            };
+            apply_common(&mut s.core, Protocol::Http, c)?;
             let c2 = &mut s.core.http;
-            c2.common.enabled = h.enabled.unwrap_or(true) && !c2.common.ports.is_empty();
-            c2.common.send_request = h.send_request.unwrap_or(false);
-            c2.common.send_response = h.send_response.unwrap_or(false);
-            if let Some(t) = h.transaction_timeout {
-                c2.common.transaction_timeout = Duration::from_secs(t);
-            }
             if let Some(v) = h.send_headers {
                 c2.send_headers = names("protocols.http.send_headers", &v)?;
             }
@@ -310,25 +471,67 @@ impl Settings {
         Ok(())
     }
 
-    /// A human-readable summary of the effective settings.
+    /// A human-readable summary of the effective settings (YAML-like).
     pub fn describe(&self) -> String {
-        let h = &self.core.http;
-        format!(
-            "protocols:\n  http:\n    enabled: {}\n    ports: {:?}\n    send_request: {}\n    send_response: {}\n    transaction_timeout: {}\n    send_all_headers: {}\n    send_headers: {:?}\n    split_cookie: {}\n    real_ip_header: {:?}\n    include_body_for: {:?}\n    hide_keywords: {:?}\n    redact_authorization: {}\nshipper:\n  name: {:?}\n  tags: {:?}\ntapbeat:\n  flows: {}\n  stream_blocks: {}\n  pending: {}\n  fragments: {}\n  flow_timeout: {}\n  max_out_of_order_bytes: {}\n  schema: {}\n  memory_bytes: {}\n",
-            h.common.enabled,
-            h.common.ports.as_slice(),
-            h.common.send_request,
-            h.common.send_response,
-            h.common.transaction_timeout.as_millis() / 1000,
-            h.send_all_headers,
-            h.send_headers.iter().map(|s| s.as_str()).collect::<Vec<_>>(),
-            h.split_cookie,
-            h.real_ip_header.as_ref().map(|s| s.as_str()),
-            h.include_body_for.iter().map(|s| s.as_str()).collect::<Vec<_>>(),
-            h.hide_keywords.iter().map(|s| s.as_str()).collect::<Vec<_>>(),
-            h.redact_authorization,
-            self.shipper,
-            self.tags,
+        use std::fmt::Write as _;
+        let mut o = String::from("protocols:\n");
+        for p in Protocol::ALL {
+            let Some(c) = self.core.common(p) else { continue };
+            let _ = writeln!(o, "  {}:\n    enabled: {}", p.name(), c.enabled);
+            if p != Protocol::Icmp {
+                let _ = writeln!(o, "    ports: {:?}", c.ports.as_slice());
+            }
+            let _ = writeln!(
+                o,
+                "    send_request: {}\n    send_response: {}\n    transaction_timeout: {}",
+                c.send_request,
+                c.send_response,
+                c.transaction_timeout.as_millis() / 1000
+            );
+            match p {
+                Protocol::Http => {
+                    let h = &self.core.http;
+                    fn list(n: &tapbeat_core::config::Names) -> Vec<&str> {
+                        n.iter().map(|s| s.as_str()).collect()
+                    }
+                    let _ = writeln!(
+                        o,
+                        "    send_all_headers: {}\n    send_headers: {:?}\n    split_cookie: {}\n    real_ip_header: {:?}\n    include_body_for: {:?}\n    hide_keywords: {:?}\n    redact_authorization: {}",
+                        h.send_all_headers,
+                        list(&h.send_headers),
+                        h.split_cookie,
+                        h.real_ip_header.as_ref().map(|s| s.as_str()),
+                        list(&h.include_body_for),
+                        list(&h.hide_keywords),
+                        h.redact_authorization
+                    );
+                }
+                Protocol::Dns => {
+                    let d = &self.core.dns;
+                    let _ = writeln!(
+                        o,
+                        "    include_authorities: {}\n    include_additionals: {}",
+                        d.include_authorities, d.include_additionals
+                    );
+                }
+                Protocol::Memcache => {
+                    let m = &self.core.memcache;
+                    let _ = writeln!(
+                        o,
+                        "    parseunknown: {}\n    maxvalues: {}\n    maxbytespervalue: {}\n    udptransactiontimeout: {}",
+                        m.parseunknown,
+                        m.maxvalues,
+                        m.maxbytespervalue,
+                        m.udptransactiontimeout.as_millis() / 1000
+                    );
+                }
+                _ => {}
+            }
+        }
+        let _ = writeln!(o, "shipper:\n  name: {:?}\n  tags: {:?}", self.shipper, self.tags);
+        let _ = writeln!(
+            o,
+            "tapbeat:\n  flows: {}\n  stream_blocks: {}\n  pending: {}\n  fragments: {}\n  flow_timeout: {}\n  max_out_of_order_bytes: {}\n  schema: {}\n  memory_bytes: {}",
             self.sizes.flows,
             self.sizes.blocks,
             self.sizes.pending,
@@ -340,7 +543,8 @@ impl Settings {
                 Schema::Ecs => "ecs",
             },
             self.sizes.bytes(),
-        )
+        );
+        o
     }
 }
 

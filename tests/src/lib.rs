@@ -15,8 +15,18 @@ pub fn pcaps() -> PathBuf {
 
 /// Settings with HTTP on `ports` and everything else at defaults.
 pub fn http_settings(ports: &[u16]) -> Settings {
+    settings_for(tapbeat_core::Protocol::Http, ports)
+}
+
+/// Settings with only protocol `p` on `ports` (ICMP: enabled, no ports).
+pub fn settings_for(p: tapbeat_core::Protocol, ports: &[u16]) -> Settings {
     let mut s = Settings::default();
-    assert!(s.core.set_ports(tapbeat_core::Protocol::Http, ports));
+    s.core.disable_all();
+    if p == tapbeat_core::Protocol::Icmp {
+        s.core.icmp.common.enabled = true;
+    } else {
+        assert!(s.core.set_ports(p, ports));
+    }
     // Small tables keep tests fast; big enough for every test capture.
     s.sizes = tapbeat_core::StorageSizes { flows: 4096, blocks: 1024, pending: 1024, frags: 16 };
     s

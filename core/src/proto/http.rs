@@ -17,6 +17,7 @@
 //! share a [`HTTP_TEXT_CAP`]-byte arena per transaction; at most
 //! [`MAX_HEADERS`] headers are kept per message. Cuts are flagged.
 
+pub mod json;
 pub mod parse;
 pub mod txn;
 

@@ -20,7 +20,11 @@
 //! if it knows where it is (inside a body of known length) or resynchronises
 //! at the next message start, and marks the affected transaction.
 
+pub mod dns;
 pub mod http;
+pub mod icmp;
+pub mod memcache;
+pub mod redis;
 
 use crate::config::Config;
 use crate::engine::Sink;
@@ -179,6 +183,14 @@ pub enum ParserState {
     None,
     /// HTTP.
     Http(http::HttpParser),
+    /// DNS.
+    Dns(dns::DnsParser),
+    /// ICMP.
+    Icmp(icmp::IcmpParser),
+    /// Redis.
+    Redis(redis::RedisParser),
+    /// Memcache.
+    Memcache(memcache::MemcacheParser),
 }
 
 impl ParserState {
@@ -186,38 +198,44 @@ impl ParserState {
     pub fn new(p: Protocol) -> ParserState {
         match p {
             Protocol::Http => ParserState::Http(http::HttpParser::new()),
+            Protocol::Dns => ParserState::Dns(dns::DnsParser::new()),
+            Protocol::Icmp => ParserState::Icmp(icmp::IcmpParser::new()),
+            Protocol::Redis => ParserState::Redis(redis::RedisParser::new()),
+            Protocol::Memcache => ParserState::Memcache(memcache::MemcacheParser::new()),
             _ => ParserState::None,
         }
     }
 }
 
+/// Calls `$call` on the analyzer of whatever protocol the state holds.
+macro_rules! dispatch {
+    ($self:ident, $p:ident => $call:expr, $none:expr) => {
+        match $self {
+            ParserState::Http($p) => $call,
+            ParserState::Dns($p) => $call,
+            ParserState::Icmp($p) => $call,
+            ParserState::Redis($p) => $call,
+            ParserState::Memcache($p) => $call,
+            ParserState::None => $none,
+        }
+    };
+}
+
 impl Analyzer for ParserState {
     fn on_data(&mut self, ctx: &mut Ctx<'_, '_>, dir: Direction, data: &[u8], full: bool) -> usize {
-        match self {
-            ParserState::Http(p) => p.on_data(ctx, dir, data, full),
-            ParserState::None => data.len(),
-        }
+        dispatch!(self, p => p.on_data(ctx, dir, data, full), data.len())
     }
     fn on_gap(&mut self, ctx: &mut Ctx<'_, '_>, dir: Direction, len: u32) {
-        if let ParserState::Http(p) = self {
-            p.on_gap(ctx, dir, len)
-        }
+        dispatch!(self, p => p.on_gap(ctx, dir, len), ())
     }
     fn on_fin(&mut self, ctx: &mut Ctx<'_, '_>, dir: Direction) {
-        if let ParserState::Http(p) = self {
-            p.on_fin(ctx, dir)
-        }
+        dispatch!(self, p => p.on_fin(ctx, dir), ())
     }
     fn on_close(&mut self, ctx: &mut Ctx<'_, '_>) {
-        if let ParserState::Http(p) = self {
-            p.on_close(ctx)
-        }
+        dispatch!(self, p => p.on_close(ctx), ())
     }
     fn on_datagram(&mut self, ctx: &mut Ctx<'_, '_>, dir: Direction, data: &[u8]) {
-        match self {
-            ParserState::Http(p) => p.on_datagram(ctx, dir, data),
-            ParserState::None => {}
-        }
+        dispatch!(self, p => p.on_datagram(ctx, dir, data), ())
     }
 }
 
