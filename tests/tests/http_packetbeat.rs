@@ -42,7 +42,7 @@ const FIELDS: &[&[&str]] = &[
 #[test]
 fn every_manifest_capture_matches_packetbeat() {
     let dir = pcaps().join("packetbeat");
-    let rows = manifest(&dir.join("MANIFEST.tsv"));
+    let rows: Vec<_> = manifest(&dir.join("MANIFEST.tsv")).into_iter().filter(|r| r["protocol"] == "http").collect();
     assert!(rows.len() >= 18, "HTTP captures present");
     for row in rows {
         let file = &row["file"];
