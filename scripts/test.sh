@@ -21,9 +21,11 @@ echo "== clippy (core denies unwrap/expect/panic/indexing outside tests)"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
 echo "== tests"
-cargo test --workspace --locked 2>&1 | tee target/test.log
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+cargo test --workspace --locked 2>&1 | tee "$log"
 # One closing line for CI: the totals over every test binary.
-awk '/^test result:/ { p += $4; f += $6 } END { printf "tests: %d passed, %d failed\n", p, f }' target/test.log
+awk '/^test result:/ { p += $4; f += $6 } END { printf "tests: %d passed, %d failed\n", p, f }' "$log"
 
 if [ -x nostd-check/run.sh ]; then
   echo "== no_std: tapbeat-core links into a freestanding binary"
