@@ -457,6 +457,8 @@ impl<'a> Engine<'a> {
             flow: idx,
             meta: &meta,
             ts,
+            pos: 0,
+            ack: None,
         };
         f(&mut slot.parser, &mut ctx, &mut self.blocks, &mut slot.tcp);
     }
@@ -467,7 +469,9 @@ impl<'a> Engine<'a> {
         }
         self.with_analyzer(idx, ts, sink, |parser, ctx, pool, tcp| {
             if let Some(sd) = tcp.get_mut(dir.index()) {
-                feed(parser, ctx, pool, &mut sd.carry, dir, data);
+                ctx.ack = sd.last_ack();
+                let pos = sd.next_seq().unwrap_or(0).wrapping_sub(data.len() as u32);
+                feed(parser, ctx, pool, &mut sd.carry, dir, data, pos);
             }
         });
     }
@@ -490,7 +494,11 @@ impl<'a> Engine<'a> {
                 let chunk = sd.drain(pool, ctx.stats, &mut tmp, other_next);
                 moved |= chunk.is_some();
                 match chunk {
-                    Some(Chunk::Data(n)) => feed(parser, ctx, pool, &mut sd.carry, dir, tmp.get(..n).unwrap_or(&[])),
+                    Some(Chunk::Data(n)) => {
+                        ctx.ack = sd.last_ack();
+                        let pos = sd.next_seq().unwrap_or(0).wrapping_sub(n as u32);
+                        feed(parser, ctx, pool, &mut sd.carry, dir, tmp.get(..n).unwrap_or(&[]), pos)
+                    }
                     Some(Chunk::Gap(n)) => {
                         // A partial line before a gap cannot be completed.
                         if sd.carry != crate::pool::NONE {

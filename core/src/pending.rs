@@ -64,6 +64,9 @@ pub struct PendingSlot {
     last: Timestamp,
     /// `FLAG_*` bits for the analyzer's bookkeeping.
     pub flags: u8,
+    /// Stream position (TCP sequence number) of the request's first byte,
+    /// for analyzers that pair by position after a gap.
+    pub seq: u32,
     /// The transaction being built.
     pub txn: Transaction,
 }
@@ -80,6 +83,7 @@ impl Default for PendingSlot {
             anext: NONE,
             last: Timestamp::ZERO,
             flags: 0,
+            seq: 0,
             txn: Transaction::default(),
         }
     }
@@ -129,6 +133,7 @@ impl<'a> PendingPool<'a> {
         s.gen = s.gen.wrapping_add(1);
         s.flow = flow;
         s.flags = 0;
+        s.seq = 0;
         s.last = now;
         s.txn.reset_common();
         let gen = s.gen;

@@ -87,6 +87,8 @@ pub struct StreamDir {
     ooo_bytes: u32,
     /// The analyzer's carry block (an unconsumed message tail), or `NONE`.
     pub(crate) carry: u32,
+    /// Acknowledgment number carried with the bytes handed out last.
+    last_ack: Option<u32>,
 }
 
 impl Default for StreamDir {
@@ -114,7 +116,14 @@ impl StreamDir {
             ooo_head: NONE,
             ooo_bytes: 0,
             carry: NONE,
+            last_ack: None,
         }
+    }
+
+    /// The acknowledgment number that came with the bytes handed out last
+    /// (how much of the other direction their sender had received).
+    pub fn last_ack(&self) -> Option<u32> {
+        self.last_ack
     }
 
     /// Bytes held out of order.
@@ -176,6 +185,7 @@ impl StreamDir {
             let front_held = pool.get(self.ooo_head).is_some_and(|b| seq_diff(b.seq, self.next_seq) <= 0);
             if !gated && !front_held {
                 stats.tcp_retransmitted_bytes += behind as u64;
+                self.last_ack = ack;
                 self.next_seq = self.next_seq.wrapping_add(len - behind);
                 return Accept::Deliver { skip: behind as usize };
             }
@@ -302,6 +312,7 @@ impl StreamDir {
                 dst.copy_from_slice(src);
             }
             stats.tcp_retransmitted_bytes += skip as u64;
+            self.last_ack = b.acked.then_some(b.ack);
             self.next_seq = self.next_seq.wrapping_add(n as u32);
             self.pop_head(pool, next, blen);
             if self.ooo_head == NONE && !self.fin_pending {

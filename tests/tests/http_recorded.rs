@@ -96,3 +96,64 @@ fn close_delimited_body() {
     assert_eq!(docs.len(), 1);
     assert_eq!(docs[0]["http"]["content_length"], 98);
 }
+
+/// Index of the `n`th frame carrying TCP payload from `port` (source) in an
+/// Ethernet/IPv4 capture.
+fn nth_payload_frame(frames: &[(tapbeat_core::Timestamp, Vec<u8>)], from_port: u16, n: usize) -> usize {
+    frames
+        .iter()
+        .enumerate()
+        .filter(|(_, (_, f))| {
+            let ihl = (f[14] & 0x0f) as usize * 4;
+            let tcp = 14 + ihl;
+            let total = u16::from_be_bytes([f[16], f[17]]) as usize;
+            let doff = (f[tcp + 12] >> 4) as usize * 4;
+            u16::from_be_bytes([f[tcp], f[tcp + 1]]) == from_port && total > ihl + doff
+        })
+        .nth(n)
+        .map(|(i, _)| i)
+        .unwrap()
+}
+
+#[test]
+fn a_lost_request_leaves_one_unmatched_response_and_the_rest_paired() {
+    let cap = tapbeat_tests::load(&pcaps().join("recorded/http/ab_keepalive.pcap"));
+    let client_port = {
+        let f = &cap.frames[0].1;
+        u16::from_be_bytes([f[34], f[35]])
+    };
+    let mut frames = cap.frames.clone();
+    frames.remove(nth_payload_frame(&frames, client_port, 20));
+    let (docs, stats) = tapbeat_tests::run_frames(&http_settings(&[8088]), cap.link, &frames);
+    assert_eq!(docs.len(), 50, "49 paired, 1 response without its request");
+    let unmatched: Vec<_> = docs.iter().filter(|d| d["status"] != "OK").collect();
+    assert_eq!(unmatched.len(), 1, "{unmatched:#?}");
+    assert_eq!(unmatched[0]["notes"][0], "Unmatched response");
+    assert_eq!(stats.tcp_gaps, 1);
+    assert!(docs.iter().filter(|d| d["status"] == "OK").all(|d| d["http"]["code"] == 200 && d["method"] == "GET"));
+}
+
+#[test]
+fn a_lost_response_does_not_shift_the_pairing() {
+    let cap = tapbeat_tests::load(&pcaps().join("recorded/http/ab_keepalive.pcap"));
+    let mut frames = cap.frames.clone();
+    frames.remove(nth_payload_frame(&frames, 8088, 20));
+    let (docs, stats) = tapbeat_tests::run_frames(&http_settings(&[8088]), cap.link, &frames);
+    assert_eq!(docs.len(), 50);
+    let lost: Vec<_> = docs.iter().filter(|d| d["status"] != "OK").collect();
+    assert_eq!(lost.len(), 1, "{lost:#?}");
+    assert_eq!(lost[0]["notes"][0], "Packet loss while capturing the response");
+    assert_eq!(lost[0]["notes"][1], "Unmatched request");
+    assert_eq!(stats.tcp_gaps, 1);
+    // Every other request got its own response: response times stay small
+    // and in order (a shifted pairing would pair request k with response k+1).
+    let ok: Vec<_> = docs.iter().filter(|d| d["status"] == "OK").collect();
+    assert_eq!(ok.len(), 49);
+    let mut last = String::new();
+    for d in ok {
+        let ts = d["@timestamp"].as_str().unwrap().to_string();
+        assert!(ts >= last);
+        last = ts;
+        assert_eq!(d["bytes_out"], docs[0]["bytes_out"]);
+    }
+}

@@ -88,6 +88,12 @@ impl Side {
 #[derive(Clone, Debug, Default)]
 pub struct HttpParser {
     sides: [Side; 2],
+    /// Stream position of the line being handled.
+    line_seq: u32,
+    /// The response direction lost bytes since its last message start:
+    /// responses may be missing, so pair by stream position (see
+    /// `start_response`).
+    response_gap: bool,
     /// After `101 Switching Protocols`: the connection is no longer HTTP.
     passthrough: bool,
 }
@@ -163,6 +169,8 @@ impl HttpParser {
                     body_start: 0,
                 },
             ],
+            line_seq: 0,
+            response_gap: false,
             passthrough: false,
         }
     }
@@ -289,8 +297,10 @@ impl HttpParser {
         side.phase = Phase::Headers;
         side.msg_bytes = raw_line.len() as u64;
         let mut side = *side;
-        if let Some(t) = ctx.txn(h) {
-            HttpTxn::init(t);
+        let line_seq = self.line_seq;
+        if let Some(s) = ctx.slot(h) {
+            s.seq = line_seq;
+            HttpTxn::init(&mut s.txn);
         }
         let line_span = Self::keep_raw(ctx, &mut side, Direction::ToServer, raw_line);
         if let Some(hx) = ctx.txn(h).and_then(http) {
@@ -320,7 +330,26 @@ impl HttpParser {
             side.code = sl.code;
             return;
         }
-        let h = match ctx.find(|s| s.flags & (FLAG_RESPONSE_ONLY | FLAG_RESPONSE_STARTED) == 0) {
+        let unanswered = |s: &crate::pending::PendingSlot| s.flags & (FLAG_RESPONSE_ONLY | FLAG_RESPONSE_STARTED) == 0;
+        if core::mem::take(&mut self.response_gap) {
+            // Responses may have been lost in the gap. The server sent this
+            // one after receiving the request bytes before its ACK: it
+            // answers the newest request that started before that point (as
+            // without pipelining); older unanswered requests lost their
+            // responses. With pipelining this is a guess, as any is after loss.
+            if let Some(ack) = ctx.ack {
+                let before = |s: &crate::pending::PendingSlot| crate::reasm::seq_diff(ack, s.seq) > 0;
+                if let Some(target) = ctx.find_last(|s| unanswered(s) && before(s)) {
+                    while let Some(old) = ctx.find(unanswered) {
+                        if old == target {
+                            break;
+                        }
+                        ctx.emit_unanswered(old, Notes::RESPONSE_GAP);
+                    }
+                }
+            }
+        }
+        let h = match ctx.find(unanswered) {
             Some(h) => h,
             None => {
                 let Some(h) = ctx.begin(ts) else {
@@ -631,6 +660,7 @@ impl Analyzer for HttpParser {
                         None if full && pos == 0 => (rest, true),
                         None => return pos,
                     };
+                    self.line_seq = ctx.pos.wrapping_add(pos as u32);
                     pos += raw_line.len();
                     self.on_line(ctx, dir, raw_line, cut);
                     if cut {
@@ -651,6 +681,9 @@ impl Analyzer for HttpParser {
             Direction::ToClient => Notes::RESPONSE_GAP,
         };
         self.mark(ctx, dir, note, false);
+        if dir == Direction::ToClient {
+            self.response_gap = true;
+        }
         let s = self.side(dir);
         s.skip_line = false;
         let len = len as u64;

@@ -50,6 +50,12 @@ pub struct Ctx<'c, 'p> {
     pub meta: &'c FlowMeta,
     /// Timestamp of the packet being processed.
     pub ts: Timestamp,
+    /// TCP sequence number of the first byte of the data being handed to
+    /// `on_data` (0 for datagrams).
+    pub pos: u32,
+    /// Acknowledgment number that came with that data: how much of the other
+    /// direction its sender had received (TCP only).
+    pub ack: Option<u32>,
 }
 
 impl Ctx<'_, '_> {
@@ -92,6 +98,23 @@ impl Ctx<'_, '_> {
     /// The oldest record of this flow for which `f` holds.
     pub fn find(&self, mut f: impl FnMut(&PendingSlot) -> bool) -> Option<Handle> {
         self.pending.find_in_flow(self.flow, |h, s| f(s).then_some(h))
+    }
+
+    /// The newest record of this flow for which `f` holds.
+    pub fn find_last(&self, mut f: impl FnMut(&PendingSlot) -> bool) -> Option<Handle> {
+        let mut last = None;
+        self.pending.find_in_flow(self.flow, |h, s| {
+            if f(s) {
+                last = Some(h);
+            }
+            None::<()>
+        });
+        last
+    }
+
+    /// Reports `h` as a request that got no response, noting `why`.
+    pub fn emit_unanswered(&mut self, h: Handle, why: Notes) {
+        emit_unanswered(self.pending, self.stats, self.sink, h, why);
     }
 
     /// Hands the transaction behind `h` to the sink and frees its record.
@@ -248,7 +271,10 @@ pub(crate) fn feed(
     carry: &mut u32,
     dir: Direction,
     mut data: &[u8],
+    pos: u32,
 ) {
+    // Stream position of `data[0]`.
+    let mut cur = pos;
     // Every turn either moves bytes into the carry, or consumes some:
     // bounded by the input length plus one turn per full block.
     let mut guard = data.len() + 2 * (data.len() / BLOCK_SIZE + 2);
@@ -268,6 +294,8 @@ pub(crate) fn feed(
             let len = used + take;
             blk.len = len as u16;
             let full = len == BLOCK_SIZE;
+            ctx.pos = cur.wrapping_sub(used as u32);
+            cur = cur.wrapping_add(take as u32);
             let mut consumed = a.on_data(ctx, dir, blk.data.get(..len).unwrap_or(&[]), full).min(len);
             if consumed == 0 && full {
                 ctx.stats.stream_bytes_skipped += len as u64;
@@ -286,8 +314,10 @@ pub(crate) fn feed(
             if data.is_empty() {
                 return;
             }
+            ctx.pos = cur;
             let consumed = a.on_data(ctx, dir, data, false).min(data.len());
             data = data.get(consumed..).unwrap_or(&[]);
+            cur = cur.wrapping_add(consumed as u32);
             if data.is_empty() {
                 return;
             }
@@ -295,12 +325,14 @@ pub(crate) fn feed(
                 // The analyzer waits for more than a block can hold: make it
                 // take (truncate) what a block would.
                 let window = data.get(..BLOCK_SIZE).unwrap_or(data);
+                ctx.pos = cur;
                 let mut n = a.on_data(ctx, dir, window, true).min(window.len());
                 if n == 0 {
                     ctx.stats.stream_bytes_skipped += window.len() as u64;
                     n = window.len();
                 }
                 data = data.get(n..).unwrap_or(&[]);
+                cur = cur.wrapping_add(n as u32);
                 continue;
             }
             match pool.alloc() {
