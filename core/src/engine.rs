@@ -413,6 +413,7 @@ impl<'a> Engine<'a> {
                 payload,
                 ack,
                 other_next,
+                ts.as_micros(),
             ),
             None => Accept::Held,
         };
@@ -496,6 +497,8 @@ impl<'a> Engine<'a> {
                 match chunk {
                     Some(Chunk::Data(n)) => {
                         ctx.ack = sd.last_ack();
+                        // Held bytes keep the time they were captured at.
+                        ctx.ts = Timestamp::from_micros(sd.drained_ts());
                         let pos = sd.next_seq().unwrap_or(0).wrapping_sub(n as u32);
                         feed(parser, ctx, pool, &mut sd.carry, dir, tmp.get(..n).unwrap_or(&[]), pos)
                     }

@@ -27,12 +27,15 @@ pub struct Block {
     pub(crate) ack: u32,
     /// The segment carried an acknowledgment.
     pub(crate) acked: bool,
+    /// Capture time of the segment, in microseconds: held data keeps its
+    /// own timestamp.
+    pub(crate) ts: u64,
     pub(crate) data: [u8; BLOCK_SIZE],
 }
 
 impl Block {
     /// An unused block, for initialising storage.
-    pub const EMPTY: Block = Block { next: NONE, seq: 0, len: 0, ack: 0, acked: false, data: [0; BLOCK_SIZE] };
+    pub const EMPTY: Block = Block { next: NONE, seq: 0, len: 0, ack: 0, acked: false, ts: 0, data: [0; BLOCK_SIZE] };
 
     /// The used bytes.
     pub fn bytes(&self) -> &[u8] {

@@ -21,10 +21,12 @@
 //! a response before the request it answers. Every segment's
 //! acknowledgment number says how much of the *other* direction its sender
 //! had received, so a segment whose ACK is beyond what the other direction
-//! has delivered is held (in blocks, like out-of-order data) until the
-//! other direction catches up, or its missing bytes are declared lost, or
-//! the hold exceeds the out-of-order bound. Analyzers therefore see a
-//! request before its response whatever order the capture has.
+//! has delivered (or before the other direction was seen at all) is held
+//! (in blocks, like out-of-order data) until the other direction catches
+//! up, or its missing bytes are declared lost, or the hold outlasts the
+//! reorder window or exceeds the out-of-order bound. Analyzers therefore see
+//! a request before its response whatever order the capture has, within
+//! that window. (A one-way capture only delays each message by the window.)
 
 use crate::pool::{BlockPool, BLOCK_SIZE, NONE};
 use crate::stats::Stats;
@@ -82,6 +84,10 @@ pub struct StreamDir {
     proof_segs: u16,
     proven: bool,
     last_ts: u64,
+    /// Since when the head of the buffer waits for the other direction.
+    gate_since: u64,
+    gate_segs: u16,
+    gating: bool,
     flush_all: bool,
     ooo_head: u32,
     ooo_bytes: u32,
@@ -89,6 +95,8 @@ pub struct StreamDir {
     pub(crate) carry: u32,
     /// Acknowledgment number carried with the bytes handed out last.
     last_ack: Option<u32>,
+    /// Capture time of the bytes handed out last by `drain`.
+    drained_ts: u64,
 }
 
 impl Default for StreamDir {
@@ -112,11 +120,15 @@ impl StreamDir {
             proof_segs: 0,
             proven: false,
             last_ts: 0,
+            gate_since: 0,
+            gate_segs: 0,
+            gating: false,
             flush_all: false,
             ooo_head: NONE,
             ooo_bytes: 0,
             carry: NONE,
             last_ack: None,
+            drained_ts: 0,
         }
     }
 
@@ -124,6 +136,11 @@ impl StreamDir {
     /// (how much of the other direction their sender had received).
     pub fn last_ack(&self) -> Option<u32> {
         self.last_ack
+    }
+
+    /// Capture time (µs) of the bytes `drain` handed out last.
+    pub fn drained_ts(&self) -> u64 {
+        self.drained_ts
     }
 
     /// Bytes held out of order.
@@ -152,6 +169,7 @@ impl StreamDir {
         payload: &[u8],
         ack: Option<u32>,
         other_next: Option<u32>,
+        ts_us: u64,
     ) -> Accept {
         let data_seq = if syn { seq.wrapping_add(1) } else { seq };
         if !self.started {
@@ -174,7 +192,7 @@ impl StreamDir {
             }
             return Accept::Held;
         }
-        let gated = ack.zip(other_next).is_some_and(|(a, n)| seq_diff(a, n) > 0);
+        let gated = ack.is_some_and(|a| other_next.is_none_or(|n| seq_diff(a, n) > 0));
         let d = seq_diff(data_seq, self.next_seq);
         if d <= 0 {
             let behind = d.unsigned_abs();
@@ -195,7 +213,7 @@ impl StreamDir {
         if self.ooo_bytes.saturating_add(len) > max_ooo {
             self.flush_all = true;
         }
-        self.insert(pool, stats, data_seq, payload, ack);
+        self.insert(pool, stats, data_seq, payload, ack, ts_us);
         Accept::Held
     }
 
@@ -222,6 +240,9 @@ impl StreamDir {
     /// timestamp in microseconds: ages the proof that a hole is lost.
     pub fn tick(&mut self, ts_us: u64) {
         self.last_ts = self.last_ts.max(ts_us);
+        if self.gating {
+            self.gate_segs = self.gate_segs.saturating_add(1);
+        }
         let hole = self.lost_before.is_some_and(|l| seq_diff(l, self.next_seq) > 0) || self.known_end.is_some();
         if !hole {
             self.proven = false;
@@ -302,10 +323,21 @@ impl StreamDir {
                 self.next_seq = bseq;
                 return Some(self.gap(stats, d as u32));
             }
-            if !self.flush_all && b.acked && other_next.is_some_and(|n| seq_diff(b.ack, n) > 0) {
-                // Sent after bytes of the other direction we have not seen.
-                return None;
+            if !self.flush_all && b.acked && other_next.is_none_or(|n| seq_diff(b.ack, n) > 0) {
+                // Sent after bytes of the other direction we have not seen:
+                // wait for them, within the reorder window.
+                if !self.gating {
+                    self.gating = true;
+                    self.gate_since = self.last_ts;
+                    self.gate_segs = 0;
+                }
+                let aged = self.gate_segs >= REORDER_SEGMENTS
+                    || self.last_ts.saturating_sub(self.gate_since) >= REORDER_TIME_US;
+                if !aged {
+                    return None;
+                }
             }
+            self.gating = false;
             let skip = d.unsigned_abs() as usize;
             let n = (blen as usize).saturating_sub(skip);
             if let (Some(dst), Some(src)) = (out.get_mut(..n), b.data.get(skip..skip + n)) {
@@ -313,6 +345,7 @@ impl StreamDir {
             }
             stats.tcp_retransmitted_bytes += skip as u64;
             self.last_ack = b.acked.then_some(b.ack);
+            self.drained_ts = b.ts;
             self.next_seq = self.next_seq.wrapping_add(n as u32);
             self.pop_head(pool, next, blen);
             if self.ooo_head == NONE && !self.fin_pending {
@@ -372,7 +405,15 @@ impl StreamDir {
 
     /// Copies `payload` (starting at `seq`, ahead of `next_seq`) into
     /// sorted blocks, keeping bytes already held (first copy wins).
-    fn insert(&mut self, pool: &mut BlockPool<'_>, stats: &mut Stats, seq: u32, payload: &[u8], ack: Option<u32>) {
+    fn insert(
+        &mut self,
+        pool: &mut BlockPool<'_>,
+        stats: &mut Stats,
+        seq: u32,
+        payload: &[u8],
+        ack: Option<u32>,
+        ts_us: u64,
+    ) {
         let len = payload.len();
         // Bytes before `next_seq` were delivered already.
         let behind = seq_diff(self.next_seq, seq);
@@ -407,6 +448,7 @@ impl StreamDir {
                     blk.len = n as u16;
                     blk.ack = ack.unwrap_or(0);
                     blk.acked = ack.is_some();
+                    blk.ts = ts_us;
                     if let Some(dst) = blk.data.get_mut(..n) {
                         dst.copy_from_slice(src);
                     }
@@ -450,7 +492,7 @@ mod tests {
     }
 
     fn run(dir: &mut StreamDir, pool: &mut BlockPool<'_>, stats: &mut Stats, h: &mut Harness, seq: u32, data: &[u8]) {
-        if let Accept::Deliver { skip } = dir.on_segment(pool, stats, 1 << 20, seq, false, false, data, None, None) {
+        if let Accept::Deliver { skip } = dir.on_segment(pool, stats, 1 << 20, seq, false, false, data, None, None, 0) {
             h.out.extend_from_slice(&data[skip..]).unwrap();
         }
         let mut tmp = [0u8; BLOCK_SIZE];
@@ -528,13 +570,13 @@ mod tests {
         let mut d = StreamDir::new();
         // A response acknowledging request bytes up to 50 while the request
         // direction has delivered only up to 10: hold it.
-        let a = d.on_segment(&mut pool, &mut stats, 1 << 20, 0, false, false, b"resp", Some(50), Some(10));
+        let a = d.on_segment(&mut pool, &mut stats, 1 << 20, 0, false, false, b"resp", Some(50), Some(10), 0);
         assert_eq!(a, Accept::Held);
         let mut tmp = [0u8; BLOCK_SIZE];
         assert_eq!(d.drain(&mut pool, &mut stats, &mut tmp, Some(10)), None);
         // Later in-order data may not overtake it.
         assert_eq!(
-            d.on_segment(&mut pool, &mut stats, 1 << 20, 4, false, false, b"more", Some(10), Some(10)),
+            d.on_segment(&mut pool, &mut stats, 1 << 20, 4, false, false, b"more", Some(10), Some(10), 0),
             Accept::Held
         );
         // The request direction caught up: both come out in order.

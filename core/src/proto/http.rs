@@ -94,6 +94,9 @@ pub struct HttpParser {
     /// responses may be missing, so pair by stream position (see
     /// `start_response`).
     response_gap: bool,
+    /// ACK carried by the start of the last response: the request bytes the
+    /// server had received when it answered.
+    last_response_ack: Option<u32>,
     /// After `101 Switching Protocols`: the connection is no longer HTTP.
     passthrough: bool,
 }
@@ -171,6 +174,7 @@ impl HttpParser {
             ],
             line_seq: 0,
             response_gap: false,
+            last_response_ack: None,
             passthrough: false,
         }
     }
@@ -336,8 +340,14 @@ impl HttpParser {
             // one after receiving the request bytes before its ACK: it
             // answers the newest request that started before that point (as
             // without pipelining); older unanswered requests lost their
-            // responses. With pipelining this is a guess, as any is after loss.
-            if let Some(ack) = ctx.ack {
+            // responses. Only when the connection is not pipelining: no
+            // unanswered request was already sent when the previous response
+            // went out (then positions say nothing and FIFO order stays).
+            let pipelined = match self.last_response_ack {
+                Some(prev) => ctx.find(|s| unanswered(s) && crate::reasm::seq_diff(prev, s.seq) > 0).is_some(),
+                None => true,
+            };
+            if let (Some(ack), false) = (ctx.ack, pipelined) {
                 let before = |s: &crate::pending::PendingSlot| crate::reasm::seq_diff(ack, s.seq) > 0;
                 if let Some(target) = ctx.find_last(|s| unanswered(s) && before(s)) {
                     while let Some(old) = ctx.find(unanswered) {
@@ -365,6 +375,7 @@ impl HttpParser {
                 h
             }
         };
+        self.last_response_ack = ctx.ack;
         let mut head = false;
         if let Some(s) = ctx.slot(h) {
             s.txn.response_ts = Some(ts);
