@@ -10,7 +10,11 @@ use crate::proto::dns::DnsConfig;
 use crate::proto::http::HttpConfig;
 use crate::proto::icmp::IcmpConfig;
 use crate::proto::memcache::MemcacheConfig;
+use crate::proto::mongodb::MongodbConfig;
+use crate::proto::mysql::MysqlConfig;
+use crate::proto::pgsql::PgsqlConfig;
 use crate::proto::redis::RedisConfig;
+use crate::proto::thrift::ThriftConfig;
 use crate::time::Duration;
 use crate::txn::Protocol;
 
@@ -73,6 +77,14 @@ pub struct Config {
     pub redis: RedisConfig,
     /// Memcache analyzer options.
     pub memcache: MemcacheConfig,
+    /// MySQL analyzer options.
+    pub mysql: MysqlConfig,
+    /// PostgreSQL analyzer options.
+    pub pgsql: PgsqlConfig,
+    /// MongoDB analyzer options.
+    pub mongodb: MongodbConfig,
+    /// Thrift analyzer options.
+    pub thrift: ThriftConfig,
     /// A flow with no packets for this long is closed (its pending requests
     /// are reported). Default 60 s.
     pub flow_timeout: Duration,
@@ -91,6 +103,10 @@ impl Default for Config {
             icmp: IcmpConfig::default(),
             redis: RedisConfig::default(),
             memcache: MemcacheConfig::default(),
+            mysql: MysqlConfig::default(),
+            pgsql: PgsqlConfig::default(),
+            mongodb: MongodbConfig::default(),
+            thrift: ThriftConfig::default(),
             flow_timeout: Duration::from_secs(60),
             defrag_timeout: Duration::from_secs(30),
             max_ooo_bytes: 256 * 1024,
@@ -101,11 +117,20 @@ impl Default for Config {
 impl Config {
     /// The protocol configured for server port `port`, if any. Protocols
     /// are tried in a fixed order, so a port given to two protocols goes to
-    /// the first (HTTP, DNS, Redis, Memcache).
+    /// the first (HTTP, DNS, Redis, Memcache, MySQL, PostgreSQL, MongoDB, Thrift).
     pub fn protocol_for_port(&self, port: u16) -> Option<Protocol> {
-        [Protocol::Http, Protocol::Dns, Protocol::Redis, Protocol::Memcache]
-            .into_iter()
-            .find(|p| self.common(*p).is_some_and(|c| c.enabled && c.ports.contains(&port)))
+        [
+            Protocol::Http,
+            Protocol::Dns,
+            Protocol::Redis,
+            Protocol::Memcache,
+            Protocol::Mysql,
+            Protocol::Pgsql,
+            Protocol::Mongodb,
+            Protocol::Thrift,
+        ]
+        .into_iter()
+        .find(|p| self.common(*p).is_some_and(|c| c.enabled && c.ports.contains(&port)))
     }
 
     /// The options shared by every protocol, for `p` (`None` when `p` has
@@ -117,7 +142,10 @@ impl Config {
             Protocol::Icmp => Some(&self.icmp.common),
             Protocol::Redis => Some(&self.redis.common),
             Protocol::Memcache => Some(&self.memcache.common),
-            _ => None,
+            Protocol::Mysql => Some(&self.mysql.common),
+            Protocol::Pgsql => Some(&self.pgsql.common),
+            Protocol::Mongodb => Some(&self.mongodb.common),
+            Protocol::Thrift => Some(&self.thrift.common),
         }
     }
 
@@ -129,7 +157,10 @@ impl Config {
             Protocol::Icmp => Some(&mut self.icmp.common),
             Protocol::Redis => Some(&mut self.redis.common),
             Protocol::Memcache => Some(&mut self.memcache.common),
-            _ => None,
+            Protocol::Mysql => Some(&mut self.mysql.common),
+            Protocol::Pgsql => Some(&mut self.pgsql.common),
+            Protocol::Mongodb => Some(&mut self.mongodb.common),
+            Protocol::Thrift => Some(&mut self.thrift.common),
         }
     }
 

@@ -143,6 +143,10 @@ fn packetbeat<S: Serializer>(d: &Doc<'_>, s: S) -> Result<S::Ok, S::Error> {
         Detail::Icmp(x) => crate::proto::icmp::json_packetbeat(&mut m, t, x, d.cfg)?,
         Detail::Redis(x) => crate::proto::redis::json_packetbeat(&mut m, t, x, d.cfg)?,
         Detail::Memcache(x) => crate::proto::memcache::json_packetbeat(&mut m, t, x, d.cfg)?,
+        Detail::Mysql(x) => crate::proto::mysql::json_packetbeat(&mut m, t, x, d.cfg)?,
+        Detail::Pgsql(x) => crate::proto::pgsql::json_packetbeat(&mut m, t, x, d.cfg)?,
+        Detail::Mongodb(x) => crate::proto::mongodb::json_packetbeat(&mut m, t, x, d.cfg)?,
+        Detail::Thrift(x) => crate::proto::thrift::json_packetbeat(&mut m, t, x, d.cfg)?,
         Detail::None => {}
     }
     m.end()
@@ -247,6 +251,10 @@ fn ecs<S: Serializer>(d: &Doc<'_>, s: S) -> Result<S::Ok, S::Error> {
         Detail::Icmp(x) => crate::proto::icmp::json_ecs(&mut m, t, x, d.cfg)?,
         Detail::Redis(x) => crate::proto::redis::json_ecs(&mut m, t, x, d.cfg)?,
         Detail::Memcache(x) => crate::proto::memcache::json_ecs(&mut m, t, x, d.cfg)?,
+        Detail::Mysql(x) => crate::proto::mysql::json_ecs(&mut m, t, x, d.cfg)?,
+        Detail::Pgsql(x) => crate::proto::pgsql::json_ecs(&mut m, t, x, d.cfg)?,
+        Detail::Mongodb(x) => crate::proto::mongodb::json_ecs(&mut m, t, x, d.cfg)?,
+        Detail::Thrift(x) => crate::proto::thrift::json_ecs(&mut m, t, x, d.cfg)?,
         Detail::None => {}
     }
     m.end()

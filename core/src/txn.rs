@@ -227,6 +227,14 @@ pub enum Detail {
     Redis(crate::proto::redis::RedisTxn),
     /// Memcache fields.
     Memcache(crate::proto::memcache::MemcacheTxn),
+    /// MySQL fields.
+    Mysql(crate::proto::mysql::MysqlTxn),
+    /// PostgreSQL fields.
+    Pgsql(crate::proto::pgsql::PgsqlTxn),
+    /// MongoDB fields.
+    Mongodb(crate::proto::mongodb::MongodbTxn),
+    /// Thrift fields.
+    Thrift(crate::proto::thrift::ThriftTxn),
 }
 
 /// A request paired with its response (or a request or response reported
@@ -331,6 +339,10 @@ impl Transaction {
             Detail::Icmp(x) => x.truncated(),
             Detail::Redis(x) => x.truncated(),
             Detail::Memcache(x) => x.truncated(),
+            Detail::Mysql(x) => x.truncated(),
+            Detail::Pgsql(x) => x.truncated(),
+            Detail::Mongodb(x) => x.truncated(),
+            Detail::Thrift(x) => x.truncated(),
         }
     }
 }

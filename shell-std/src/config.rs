@@ -69,6 +69,87 @@ pub struct Protocols {
     pub redis: Option<Redis>,
     /// `protocols.memcache`.
     pub memcache: Option<Memcache>,
+    /// `protocols.mysql`.
+    pub mysql: Option<Sql>,
+    /// `protocols.pgsql`.
+    pub pgsql: Option<Sql>,
+    /// `protocols.mongodb`.
+    pub mongodb: Option<Mongodb>,
+    /// `protocols.thrift`.
+    pub thrift: Option<Thrift>,
+}
+
+/// `protocols.mysql` and `protocols.pgsql`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Sql {
+    /// Analyzer on or off (default on when the section exists).
+    pub enabled: Option<bool>,
+    /// Server ports.
+    pub ports: Option<Vec<u16>>,
+    /// Keep the raw request (the query).
+    pub send_request: Option<bool>,
+    /// Keep the raw response (a CSV-like rendering of the rows).
+    pub send_response: Option<bool>,
+    /// Seconds before an unanswered query is reported.
+    pub transaction_timeout: Option<u64>,
+    /// Rows kept in the raw response.
+    pub max_rows: Option<u32>,
+    /// Bytes kept per row in the raw response.
+    pub max_row_length: Option<u32>,
+}
+
+/// `protocols.mongodb`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Mongodb {
+    /// Analyzer on or off (default on when the section exists).
+    pub enabled: Option<bool>,
+    /// Server ports.
+    pub ports: Option<Vec<u16>>,
+    /// Keep the raw request.
+    pub send_request: Option<bool>,
+    /// Keep the raw response (one JSON document per line).
+    pub send_response: Option<bool>,
+    /// Seconds before an unanswered request is reported.
+    pub transaction_timeout: Option<u64>,
+    /// Documents kept in the raw response.
+    pub max_docs: Option<u32>,
+    /// Bytes kept per document.
+    pub max_doc_length: Option<u32>,
+}
+
+/// `protocols.thrift`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Thrift {
+    /// Analyzer on or off (default on when the section exists).
+    pub enabled: Option<bool>,
+    /// Server ports.
+    pub ports: Option<Vec<u16>>,
+    /// Keep the raw request.
+    pub send_request: Option<bool>,
+    /// Keep the raw response.
+    pub send_response: Option<bool>,
+    /// Seconds before an unanswered call is reported.
+    pub transaction_timeout: Option<u64>,
+    /// `socket` (default) or `framed`.
+    pub transport_type: Option<String>,
+    /// `binary` (default) or `compact`.
+    pub protocol_type: Option<String>,
+    /// Bytes kept per string value.
+    pub string_max_size: Option<u32>,
+    /// Elements shown per collection.
+    pub collection_max_size: Option<u32>,
+    /// Struct fields parsed before the rest is dropped.
+    pub drop_after_n_struct_fields: Option<u32>,
+    /// Decode replies.
+    pub capture_reply: Option<bool>,
+    /// Replace string values by "*".
+    pub obfuscate_strings: Option<bool>,
+    /// IDL files (accepted; method and field names are not resolved from
+    /// IDL in this version).
+    pub idl_files: Option<Vec<String>>,
 }
 
 /// `protocols.dns`.
@@ -338,8 +419,95 @@ impl Settings {
         // A config that names protocols analyses those; one that names
         // none keeps every analyzer on its default ports.
         let p = &f.protocols;
-        if p.http.is_some() || p.dns.is_some() || p.icmp.is_some() || p.redis.is_some() || p.memcache.is_some() {
+        if p.http.is_some()
+            || p.dns.is_some()
+            || p.icmp.is_some()
+            || p.redis.is_some()
+            || p.memcache.is_some()
+            || p.mysql.is_some()
+            || p.pgsql.is_some()
+            || p.mongodb.is_some()
+            || p.thrift.is_some()
+        {
             s.core.disable_all();
+        }
+        for (proto, sql) in [(Protocol::Mysql, f.protocols.mysql), (Protocol::Pgsql, f.protocols.pgsql)] {
+            let Some(q) = sql else { continue };
+            let c = CommonYaml {
+                enabled: q.enabled,
+                ports: q.ports,
+                send_request: q.send_request,
+                send_response: q.send_response,
+                transaction_timeout: q.transaction_timeout,
+            };
+            apply_common(&mut s.core, proto, c)?;
+            let (rows, len) = match proto {
+                Protocol::Mysql => (&mut s.core.mysql.max_rows, &mut s.core.mysql.max_row_length),
+                _ => (&mut s.core.pgsql.max_rows, &mut s.core.pgsql.max_row_length),
+            };
+            if let Some(v) = q.max_rows {
+                *rows = v;
+            }
+            if let Some(v) = q.max_row_length {
+                *len = v;
+            }
+        }
+        if let Some(m) = f.protocols.mongodb {
+            let c = CommonYaml {
+                enabled: m.enabled,
+                ports: m.ports,
+                send_request: m.send_request,
+                send_response: m.send_response,
+                transaction_timeout: m.transaction_timeout,
+            };
+            apply_common(&mut s.core, Protocol::Mongodb, c)?;
+            if let Some(v) = m.max_docs {
+                s.core.mongodb.max_docs = v;
+            }
+            if let Some(v) = m.max_doc_length {
+                s.core.mongodb.max_doc_length = v;
+            }
+        }
+        if let Some(t) = f.protocols.thrift {
+            use tapbeat_core::proto::thrift::{ThriftProtocol, ThriftTransport};
+            let c = CommonYaml {
+                enabled: t.enabled,
+                ports: t.ports,
+                send_request: t.send_request,
+                send_response: t.send_response,
+                transaction_timeout: t.transaction_timeout,
+            };
+            apply_common(&mut s.core, Protocol::Thrift, c)?;
+            let th = &mut s.core.thrift;
+            if let Some(v) = t.transport_type {
+                th.transport_type = match v.as_str() {
+                    "socket" => ThriftTransport::Socket,
+                    "framed" => ThriftTransport::Framed,
+                    other => bail!("protocols.thrift.transport_type: '{other}' (expected socket or framed)"),
+                };
+            }
+            if let Some(v) = t.protocol_type {
+                th.protocol_type = match v.as_str() {
+                    "binary" => ThriftProtocol::Binary,
+                    "compact" => ThriftProtocol::Compact,
+                    other => bail!("protocols.thrift.protocol_type: '{other}' (expected binary or compact)"),
+                };
+            }
+            if let Some(v) = t.string_max_size {
+                th.string_max_size = v;
+            }
+            if let Some(v) = t.collection_max_size {
+                th.collection_max_size = v;
+            }
+            if let Some(v) = t.drop_after_n_struct_fields {
+                th.drop_after_n_struct_fields = v;
+            }
+            if let Some(v) = t.capture_reply {
+                th.capture_reply = v;
+            }
+            if let Some(v) = t.obfuscate_strings {
+                th.obfuscate_strings = v;
+            }
         }
         if let Some(d) = f.protocols.dns {
             let c = CommonYaml {
@@ -512,6 +680,31 @@ impl Settings {
                         o,
                         "    include_authorities: {}\n    include_additionals: {}",
                         d.include_authorities, d.include_additionals
+                    );
+                }
+                Protocol::Mysql | Protocol::Pgsql => {
+                    let (rows, len) = match p {
+                        Protocol::Mysql => (self.core.mysql.max_rows, self.core.mysql.max_row_length),
+                        _ => (self.core.pgsql.max_rows, self.core.pgsql.max_row_length),
+                    };
+                    let _ = writeln!(o, "    max_rows: {rows}\n    max_row_length: {len}");
+                }
+                Protocol::Mongodb => {
+                    let m = &self.core.mongodb;
+                    let _ = writeln!(o, "    max_docs: {}\n    max_doc_length: {}", m.max_docs, m.max_doc_length);
+                }
+                Protocol::Thrift => {
+                    let t = &self.core.thrift;
+                    let _ = writeln!(
+                        o,
+                        "    transport_type: {:?}\n    protocol_type: {:?}\n    string_max_size: {}\n    collection_max_size: {}\n    drop_after_n_struct_fields: {}\n    capture_reply: {}\n    obfuscate_strings: {}",
+                        t.transport_type,
+                        t.protocol_type,
+                        t.string_max_size,
+                        t.collection_max_size,
+                        t.drop_after_n_struct_fields,
+                        t.capture_reply,
+                        t.obfuscate_strings
                     );
                 }
                 Protocol::Memcache => {

@@ -24,7 +24,11 @@ pub mod dns;
 pub mod http;
 pub mod icmp;
 pub mod memcache;
+pub mod mongodb;
+pub mod mysql;
+pub mod pgsql;
 pub mod redis;
+pub mod thrift;
 
 use crate::config::Config;
 use crate::engine::Sink;
@@ -214,6 +218,14 @@ pub enum ParserState {
     Redis(redis::RedisParser),
     /// Memcache.
     Memcache(memcache::MemcacheParser),
+    /// MySQL.
+    Mysql(mysql::MysqlParser),
+    /// PostgreSQL.
+    Pgsql(pgsql::PgsqlParser),
+    /// MongoDB.
+    Mongodb(mongodb::MongodbParser),
+    /// Thrift.
+    Thrift(thrift::ThriftParser),
 }
 
 impl ParserState {
@@ -225,7 +237,10 @@ impl ParserState {
             Protocol::Icmp => ParserState::Icmp(icmp::IcmpParser::new()),
             Protocol::Redis => ParserState::Redis(redis::RedisParser::new()),
             Protocol::Memcache => ParserState::Memcache(memcache::MemcacheParser::new()),
-            _ => ParserState::None,
+            Protocol::Mysql => ParserState::Mysql(mysql::MysqlParser::new()),
+            Protocol::Pgsql => ParserState::Pgsql(pgsql::PgsqlParser::new()),
+            Protocol::Mongodb => ParserState::Mongodb(mongodb::MongodbParser::new()),
+            Protocol::Thrift => ParserState::Thrift(thrift::ThriftParser::new()),
         }
     }
 }
@@ -239,6 +254,10 @@ macro_rules! dispatch {
             ParserState::Icmp($p) => $call,
             ParserState::Redis($p) => $call,
             ParserState::Memcache($p) => $call,
+            ParserState::Mysql($p) => $call,
+            ParserState::Pgsql($p) => $call,
+            ParserState::Mongodb($p) => $call,
+            ParserState::Thrift($p) => $call,
             ParserState::None => $none,
         }
     };
