@@ -765,6 +765,40 @@ mod tests {
     }
 
     #[test]
+    fn every_protocol_section_and_option() {
+        let s = Settings::from_yaml(
+            "protocols:
+  dns: {ports: [53, 5353], include_authorities: true, include_additionals: true}
+  icmp: {enabled: true, transaction_timeout: 3}
+  redis: {ports: [6380]}
+  memcache: {ports: [11211], parseunknown: true, maxvalues: -1, maxbytespervalue: 100, udptransactiontimeout: 5}
+  mysql: {ports: [3307], max_rows: 5, max_row_length: 64}
+  pgsql: {ports: [5433], max_rows: 6, max_row_length: 65, send_response: true}
+  mongodb: {ports: [27018], max_docs: 2, max_doc_length: 100}
+  thrift: {ports: [9091], transport_type: framed, protocol_type: compact, string_max_size: 10, collection_max_size: 3, drop_after_n_struct_fields: 7, capture_reply: false, obfuscate_strings: true}
+",
+        )
+        .unwrap();
+        let c = &s.core;
+        assert!(!c.http.common.enabled, "only the listed protocols run");
+        assert_eq!(c.protocol_for_port(5353), Some(Protocol::Dns));
+        assert!(c.dns.include_authorities && c.dns.include_additionals);
+        assert!(c.icmp.common.enabled);
+        assert_eq!(c.icmp.common.transaction_timeout, Duration::from_secs(3));
+        assert_eq!(c.protocol_for_port(6380), Some(Protocol::Redis));
+        assert_eq!((c.memcache.maxvalues, c.memcache.maxbytespervalue), (-1, 100));
+        assert_eq!(c.memcache.udptransactiontimeout, Duration::from_secs(5));
+        assert_eq!((c.mysql.max_rows, c.mysql.max_row_length), (5, 64));
+        assert_eq!(c.protocol_for_port(5433), Some(Protocol::Pgsql));
+        assert!(c.pgsql.common.send_response);
+        assert_eq!((c.mongodb.max_docs, c.mongodb.max_doc_length), (2, 100));
+        assert_eq!(c.thrift.transport_type, tapbeat_core::proto::thrift::ThriftTransport::Framed);
+        assert_eq!(c.thrift.protocol_type, tapbeat_core::proto::thrift::ThriftProtocol::Compact);
+        assert!(!c.thrift.capture_reply && c.thrift.obfuscate_strings);
+        assert!(Settings::from_yaml("protocols:\n  thrift: {transport_type: carrier-pigeon}\n").is_err());
+    }
+
+    #[test]
     fn ports_override() {
         let mut s = Settings::default();
         s.apply_ports_override("http=81,82").unwrap();
