@@ -268,14 +268,16 @@ pub struct Shipper {
     pub tags: Option<Vec<String>>,
 }
 
-/// `output:`.
+/// `output:`. Several outputs may be configured; each document goes to all.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Output {
     /// NDJSON on stdout.
     pub console: Option<Console>,
-    /// NDJSON into a file.
+    /// NDJSON into rotating files.
     pub file: Option<FileOut>,
+    /// Redis list or channel (the Logstash path).
+    pub redis: Option<RedisOut>,
 }
 
 /// `output.console`.
@@ -290,10 +292,46 @@ pub struct Console {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FileOut {
-    /// Folder.
+    /// Folder (default: the current one).
     pub path: Option<String>,
     /// File name (default `tapbeat`).
     pub filename: Option<String>,
+    /// Rotate when the file would exceed this many KiB (default 10240).
+    pub rotate_every_kb: Option<u64>,
+    /// Files kept, the current one included (default 7).
+    pub number_of_files: Option<usize>,
+}
+
+/// `output.redis` (Packetbeat 1.x names; 5.x's `hosts` and `key` accepted).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RedisOut {
+    /// Server host (default 127.0.0.1).
+    pub host: Option<String>,
+    /// Server port (default 6379).
+    pub port: Option<u16>,
+    /// `["host:port"]` (the first is used).
+    pub hosts: Option<Vec<String>>,
+    /// List or channel name (default `tapbeat`).
+    pub key: Option<String>,
+    /// 1.x name of `key`.
+    pub index: Option<String>,
+    /// `list` (default) or `channel`.
+    pub datatype: Option<String>,
+    /// Database number (default 0).
+    pub db: Option<i64>,
+    /// Password.
+    pub password: Option<String>,
+    /// Environment variable holding the password (kept out of the config file).
+    pub password_env: Option<String>,
+    /// Seconds for connect and I/O (default 5).
+    pub timeout: Option<u64>,
+    /// Seconds before the first retry after a failure (default 1; doubles up to 60).
+    pub reconnect_interval: Option<u64>,
+    /// Documents per batch (default 2048).
+    pub bulk_max_size: Option<usize>,
+    /// Seconds a document waits for its batch (default 1).
+    pub flush_interval: Option<f64>,
 }
 
 /// `tapbeat:`.
@@ -314,6 +352,12 @@ pub struct Tapbeat {
     pub max_out_of_order_bytes: Option<u32>,
     /// `packetbeat` or `ecs`.
     pub schema: Option<String>,
+    /// Documents queued per output between the analysis and the network.
+    pub queue_size: Option<usize>,
+    /// Seconds given to outputs to drain at shutdown.
+    pub shutdown_timeout: Option<u64>,
+    /// Analysis threads for live capture (default: the number of cores).
+    pub workers: Option<usize>,
 }
 
 /// The effective settings: kernel config, storage sizes, document options.
@@ -329,8 +373,57 @@ pub struct Settings {
     pub shipper: String,
     /// Tags.
     pub tags: Vec<String>,
-    /// Output file from the config (`output.file`), if any.
-    pub output_file: Option<std::path::PathBuf>,
+    /// Configured outputs (none: stdout).
+    pub outputs: Vec<OutputSpec>,
+    /// Documents queued per output.
+    pub queue_size: usize,
+    /// Time given to outputs to drain at shutdown.
+    pub shutdown_timeout: std::time::Duration,
+    /// Analysis threads for live capture.
+    pub workers: usize,
+    /// Capture settings (`interfaces`).
+    pub capture: Capture,
+}
+
+/// One configured output.
+#[derive(Debug, Clone)]
+pub enum OutputSpec {
+    /// Stdout.
+    Console,
+    /// Rotating files.
+    File(crate::output::file::FileSettings),
+    /// Redis, with its batching.
+    Redis(crate::output::redis::RedisSettings, crate::output::PipelineSettings),
+}
+
+/// Live-capture settings (`interfaces:`).
+#[derive(Debug, Clone)]
+pub struct Capture {
+    /// Device (`any` for all).
+    pub device: String,
+    /// Bytes captured per packet.
+    pub snaplen: i32,
+    /// Kernel buffer in MiB.
+    pub buffer_size_mb: i32,
+    /// Promiscuous mode.
+    pub promisc: bool,
+    /// Filter overriding the one built from ports.
+    pub bpf_filter: Option<String>,
+    /// Also match VLAN-tagged traffic in the built filter.
+    pub with_vlans: bool,
+}
+
+impl Default for Capture {
+    fn default() -> Self {
+        Capture {
+            device: "any".into(),
+            snaplen: 65535,
+            buffer_size_mb: 32,
+            promisc: true,
+            bpf_filter: None,
+            with_vlans: true,
+        }
+    }
 }
 
 impl Default for Settings {
@@ -341,7 +434,11 @@ impl Default for Settings {
             schema: Schema::Packetbeat,
             shipper: String::new(),
             tags: Vec::new(),
-            output_file: None,
+            outputs: Vec::new(),
+            queue_size: 8192,
+            shutdown_timeout: std::time::Duration::from_secs(5),
+            workers: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
+            capture: Capture::default(),
         }
     }
 }
@@ -362,6 +459,46 @@ fn names(key: &str, v: &[String]) -> Result<Names> {
         let _ = out.push(n);
     }
     Ok(out)
+}
+
+fn redis_output(r: RedisOut) -> Result<OutputSpec> {
+    use crate::output::redis::{DataType, RedisSettings};
+    let addr = match (&r.hosts, &r.host) {
+        (Some(h), _) => h.first().cloned().context("output.redis.hosts: empty list")?,
+        (None, host) => format!("{}:{}", host.clone().unwrap_or_else(|| "127.0.0.1".into()), r.port.unwrap_or(6379)),
+    };
+    let datatype = match r.datatype.as_deref().unwrap_or("list") {
+        "list" => DataType::List,
+        "channel" => DataType::Channel,
+        other => bail!("output.redis.datatype: '{other}' (expected list or channel)"),
+    };
+    let password = match (&r.password, &r.password_env) {
+        (_, Some(var)) => Some(
+            std::env::var(var)
+                .with_context(|| format!("output.redis.password_env: environment variable {var} is not set"))?,
+        ),
+        (Some(p), None) => Some(p.clone()),
+        (None, None) => None,
+    };
+    let backoff = std::time::Duration::from_secs(r.reconnect_interval.unwrap_or(1).max(1));
+    let pipeline = crate::output::PipelineSettings {
+        batch: r.bulk_max_size.unwrap_or(2048).max(1),
+        flush_interval: std::time::Duration::from_secs_f64(r.flush_interval.unwrap_or(1.0).clamp(0.001, 3600.0)),
+        backoff,
+        max_backoff: std::time::Duration::from_secs(60).max(backoff),
+        ..Default::default()
+    };
+    Ok(OutputSpec::Redis(
+        RedisSettings {
+            addr,
+            key: r.key.or(r.index).unwrap_or_else(|| "tapbeat".into()),
+            datatype,
+            db: r.db.unwrap_or(0),
+            password,
+            timeout: std::time::Duration::from_secs(r.timeout.unwrap_or(5).max(1)),
+        },
+        pipeline,
+    ))
 }
 
 /// The options every protocol section has.
@@ -589,9 +726,40 @@ impl Settings {
         }
         s.shipper = f.shipper.name.unwrap_or_default();
         s.tags = f.shipper.tags.unwrap_or_default();
+        if f.output.console.is_some() {
+            s.outputs.push(OutputSpec::Console);
+        }
         if let Some(fo) = f.output.file {
-            let dir = fo.path.unwrap_or_else(|| ".".into());
-            s.output_file = Some(Path::new(&dir).join(fo.filename.unwrap_or_else(|| "tapbeat".into())));
+            s.outputs.push(OutputSpec::File(crate::output::file::FileSettings {
+                dir: fo.path.unwrap_or_else(|| ".".into()).into(),
+                name: fo.filename.unwrap_or_else(|| "tapbeat".into()),
+                rotate_bytes: fo.rotate_every_kb.unwrap_or(10240).max(1).saturating_mul(1024),
+                keep: fo.number_of_files.unwrap_or(7).clamp(1, 1024),
+            }));
+        }
+        if let Some(r) = f.output.redis {
+            s.outputs.push(redis_output(r)?);
+        }
+        if let Some(i) = f.interfaces {
+            let c = &mut s.capture;
+            if let Some(d) = i.device {
+                c.device = d;
+            }
+            if let Some(k) = i.kind {
+                if k != "pcap" && k != "af_packet" {
+                    bail!("interfaces.type: '{k}' is not supported (pcap or af_packet, both captured through libpcap)");
+                }
+            }
+            if let Some(n) = i.snaplen {
+                c.snaplen = i32::try_from(n).context("interfaces.snaplen: too large")?;
+            }
+            if let Some(n) = i.buffer_size_mb {
+                c.buffer_size_mb = i32::try_from(n).context("interfaces.buffer_size_mb: too large")?;
+            }
+            c.bpf_filter = i.bpf_filter;
+            if let Some(v) = i.with_vlans {
+                c.with_vlans = v;
+            }
         }
         let t = f.tapbeat;
         if let Some(n) = t.flows {
@@ -617,6 +785,21 @@ impl Settings {
         }
         if let Some(sc) = t.schema {
             s.schema = parse_schema(&sc).context("tapbeat.schema")?;
+        }
+        if let Some(q) = t.queue_size {
+            if q == 0 {
+                bail!("tapbeat.queue_size must be at least 1");
+            }
+            s.queue_size = q;
+        }
+        if let Some(secs) = t.shutdown_timeout {
+            s.shutdown_timeout = std::time::Duration::from_secs(secs);
+        }
+        if let Some(w) = t.workers {
+            if !(1..=256).contains(&w) {
+                bail!("tapbeat.workers must be between 1 and 256");
+            }
+            s.workers = w;
         }
         Ok(s)
     }

@@ -1,6 +1,6 @@
 //! The `tapbeat` command.
 
-use std::io::{BufWriter, Write};
+use std::io::BufWriter;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -75,18 +75,29 @@ fn run() -> Result<ExitCode> {
             if let Some(s) = schema {
                 settings.schema = parse_schema(&s)?;
             }
-            let out_path = output.or_else(|| settings.output_file.clone());
-            let mut out: Box<dyn Write> = match &out_path {
-                Some(p) => Box::new(BufWriter::with_capacity(
-                    1 << 20,
-                    std::fs::File::create(p).with_context(|| format!("cannot create {}", p.display()))?,
-                )),
-                None => Box::new(BufWriter::with_capacity(1 << 20, std::io::stdout().lock())),
+            let (sum, outputs) = match &output {
+                Some(p) => {
+                    let mut out = BufWriter::with_capacity(
+                        1 << 20,
+                        std::fs::File::create(p).with_context(|| format!("cannot create {}", p.display()))?,
+                    );
+                    (read_files(&files, &settings, &mut out)?, Vec::new())
+                }
+                None if !settings.outputs.is_empty() => {
+                    let mut fan = tapbeat::read::start_outputs(&settings, true)?;
+                    let sum = read_files(&files, &settings, &mut fan)?;
+                    (sum, fan.shutdown(settings.shutdown_timeout))
+                }
+                None => {
+                    let mut out = BufWriter::with_capacity(1 << 20, std::io::stdout().lock());
+                    (read_files(&files, &settings, &mut out)?, Vec::new())
+                }
             };
-            let sum = read_files(&files, &settings, &mut out)?;
-            drop(out);
             if !no_stats {
                 eprint!("{}", summary(&sum.engine, &sum.output));
+                for line in &outputs {
+                    eprintln!("{line}");
+                }
             }
             for f in &sum.failures {
                 eprintln!("tapbeat: error: {f}");

@@ -1,6 +1,5 @@
 //! `tapbeat read`: capture files in, NDJSON out.
 
-use std::io::Write;
 use std::path::Path;
 
 use anyhow::{bail, Context, Result};
@@ -8,7 +7,8 @@ use tapbeat_core::engine::Storage;
 use tapbeat_core::json::{write_json, JsonOptions};
 use tapbeat_core::{Engine, LinkType, Stats, Timestamp, Transaction};
 
-use crate::config::Settings;
+use crate::config::{OutputSpec, Settings};
+use crate::output::{DocWriter, Fanout, Pipeline, PipelineSettings};
 use crate::report::OutputStats;
 
 /// Largest document written; larger ones are counted and skipped (cannot
@@ -52,7 +52,7 @@ impl EngineMemory {
 /// Serialises transactions as NDJSON into a writer, counting what it could
 /// not write. Write errors are kept (first one) and reported at the end.
 pub struct NdjsonSink<'w> {
-    out: &'w mut dyn Write,
+    out: &'w mut dyn DocWriter,
     buf: Vec<u8>,
     settings: &'w Settings,
     tags: Vec<&'w str>,
@@ -64,7 +64,7 @@ pub struct NdjsonSink<'w> {
 
 impl<'w> NdjsonSink<'w> {
     /// A sink writing to `out` with the document options of `settings`.
-    pub fn new(out: &'w mut dyn Write, settings: &'w Settings) -> Self {
+    pub fn new(out: &'w mut dyn DocWriter, settings: &'w Settings) -> Self {
         NdjsonSink {
             out,
             buf: vec![0; MAX_DOCUMENT],
@@ -80,9 +80,12 @@ impl tapbeat_core::Sink for NdjsonSink<'_> {
     fn on_transaction(&mut self, txn: &Transaction) {
         let opts = JsonOptions { schema: self.settings.schema, shipper: &self.settings.shipper, tags: &self.tags };
         match write_json(txn, &self.settings.core, &opts, &mut self.buf) {
-            Ok(n) => {
-                let doc = self.buf.get(..n).unwrap_or(&[]);
-                let r = self.out.write_all(doc).and_then(|_| self.out.write_all(b"\n"));
+            Ok(n) if n < self.buf.len() => {
+                if let Some(b) = self.buf.get_mut(n) {
+                    *b = b'\n';
+                }
+                let doc = self.buf.get(..=n).unwrap_or(&[]);
+                let r = self.out.write_doc(doc);
                 match r {
                     Ok(()) => self.stats.documents += 1,
                     Err(e) => {
@@ -91,7 +94,7 @@ impl tapbeat_core::Sink for NdjsonSink<'_> {
                     }
                 }
             }
-            Err(_) => self.stats.oversize += 1,
+            _ => self.stats.oversize += 1,
         }
     }
 }
@@ -111,7 +114,7 @@ pub struct Summary {
 /// A file that cannot be opened or is cut short is recorded in
 /// `failures` after everything it contained was analysed; the other files
 /// are still read.
-pub fn read_files(files: &[impl AsRef<Path>], settings: &Settings, out: &mut dyn Write) -> Result<Summary> {
+pub fn read_files(files: &[impl AsRef<Path>], settings: &Settings, out: &mut dyn DocWriter) -> Result<Summary> {
     let mut mem = EngineMemory::new(settings);
     let mut engine = Engine::new(settings.core.clone(), mem.storage());
     let mut sink = NdjsonSink::new(out, settings);
@@ -123,7 +126,7 @@ pub fn read_files(files: &[impl AsRef<Path>], settings: &Settings, out: &mut dyn
         }
         engine.finish(&mut sink);
     }
-    sink.out.flush().ok();
+    sink.out.flush_docs().ok();
     if let Some(e) = sink.error.take() {
         bail!("writing output failed: {e}");
     }
@@ -149,4 +152,30 @@ fn read_one(path: &Path, engine: &mut Engine<'_>, sink: &mut NdjsonSink<'_>) -> 
             Err(e) => bail!("capture is truncated or corrupt: {e}"),
         }
     }
+}
+
+/// Starts a pipeline per configured output. `block_when_full`: reading files
+/// waits for a slow output; live capture drops and counts instead.
+pub fn start_outputs(settings: &Settings, block_when_full: bool) -> Result<Fanout> {
+    let mut pipelines = Vec::new();
+    for spec in &settings.outputs {
+        let base = PipelineSettings { queue: settings.queue_size, block_when_full, ..Default::default() };
+        let p = match spec {
+            OutputSpec::Console => Pipeline::start(
+                Box::new(crate::output::console::ConsoleOutput),
+                PipelineSettings { batch: 256, ..base },
+            ),
+            OutputSpec::File(f) => {
+                let out = crate::output::file::FileOutput::open(f.clone())
+                    .with_context(|| format!("output.file: cannot open {}", f.dir.join(&f.name).display()))?;
+                Pipeline::start(Box::new(out), PipelineSettings { batch: 256, ..base })
+            }
+            OutputSpec::Redis(r, ps) => {
+                let ps = PipelineSettings { queue: settings.queue_size, block_when_full, ..*ps };
+                Pipeline::start(Box::new(crate::output::redis::RedisOutput::new(r.clone())), ps)
+            }
+        };
+        pipelines.push(p);
+    }
+    Ok(Fanout { pipelines })
 }
