@@ -115,7 +115,7 @@ mod tests {
             FileOutput::open(FileSettings { dir: dir.clone(), name: "tb".into(), rotate_bytes: 100, keep: 3 }).unwrap();
         let doc = vec![b'x'; 39].into_iter().chain([b'\n']).collect::<Vec<u8>>();
         for _ in 0..10 {
-            o.send(&[doc.clone()]).unwrap();
+            o.send(std::slice::from_ref(&doc)).unwrap();
         }
         o.close().unwrap();
         let mut names: Vec<String> =
