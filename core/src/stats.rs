@@ -86,6 +86,79 @@ impl Stats {
         self.transactions.iter().sum()
     }
 
+    /// Adds `other`'s counters to these (several engines, one report).
+    pub fn add(&mut self, other: &Stats) {
+        // Destructured so that a new counter cannot be forgotten here.
+        let Stats {
+            packets,
+            bytes,
+            unknown_link_type,
+            malformed_frames,
+            truncated_frames,
+            non_ip_frames,
+            other_transport,
+            unmonitored_packets,
+            fragments,
+            defrag_reassembled,
+            defrag_timeouts,
+            defrag_evicted,
+            defrag_dropped,
+            defrag_overlap_conflicts,
+            flows_created,
+            flows_closed,
+            flows_expired,
+            flows_evicted,
+            tcp_retransmitted_bytes,
+            tcp_overlap_conflicts,
+            tcp_out_of_order,
+            tcp_gaps,
+            tcp_gap_bytes,
+            block_alloc_failures,
+            stream_bytes_skipped,
+            parse_errors,
+            resync_skipped_bytes,
+            pending_evicted,
+            unmatched_requests,
+            unmatched_responses,
+            txn_truncated,
+            transactions,
+        } = *other;
+        self.packets += packets;
+        self.bytes += bytes;
+        self.unknown_link_type += unknown_link_type;
+        self.malformed_frames += malformed_frames;
+        self.truncated_frames += truncated_frames;
+        self.non_ip_frames += non_ip_frames;
+        self.other_transport += other_transport;
+        self.unmonitored_packets += unmonitored_packets;
+        self.fragments += fragments;
+        self.defrag_reassembled += defrag_reassembled;
+        self.defrag_timeouts += defrag_timeouts;
+        self.defrag_evicted += defrag_evicted;
+        self.defrag_dropped += defrag_dropped;
+        self.defrag_overlap_conflicts += defrag_overlap_conflicts;
+        self.flows_created += flows_created;
+        self.flows_closed += flows_closed;
+        self.flows_expired += flows_expired;
+        self.flows_evicted += flows_evicted;
+        self.tcp_retransmitted_bytes += tcp_retransmitted_bytes;
+        self.tcp_overlap_conflicts += tcp_overlap_conflicts;
+        self.tcp_out_of_order += tcp_out_of_order;
+        self.tcp_gaps += tcp_gaps;
+        self.tcp_gap_bytes += tcp_gap_bytes;
+        self.block_alloc_failures += block_alloc_failures;
+        self.stream_bytes_skipped += stream_bytes_skipped;
+        self.parse_errors += parse_errors;
+        self.resync_skipped_bytes += resync_skipped_bytes;
+        self.pending_evicted += pending_evicted;
+        self.unmatched_requests += unmatched_requests;
+        self.unmatched_responses += unmatched_responses;
+        self.txn_truncated += txn_truncated;
+        for (a, b) in self.transactions.iter_mut().zip(transactions) {
+            *a += b;
+        }
+    }
+
     /// Calls `f(name, value)` for each counter, in a fixed order, so shells
     /// can print or export them without knowing the field list.
     pub fn for_each(&self, mut f: impl FnMut(&'static str, u64)) {

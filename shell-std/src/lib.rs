@@ -5,6 +5,7 @@
 //! end-to-end tests call the same function.
 
 pub mod config;
+pub mod live;
 pub mod output;
 pub mod read;
 pub mod report;

@@ -47,6 +47,38 @@ enum Cmd {
         #[arg(long)]
         no_stats: bool,
     },
+    /// Capture live traffic (libpcap) and write one JSON document per
+    /// transaction to the configured outputs (stdout by default) until
+    /// SIGINT or SIGTERM; then pending transactions and queued documents
+    /// are flushed (bounded by `tapbeat.shutdown_timeout`).
+    Run {
+        /// YAML config file.
+        #[arg(short, long, value_name = "FILE")]
+        config: Option<PathBuf>,
+        /// Interface to capture on (`any`, `lo`, `eth0`...); overrides
+        /// `interfaces.device`.
+        #[arg(short, long, value_name = "IFACE")]
+        interface: Option<String>,
+        /// Server ports of a protocol, overriding the config; repeatable.
+        #[arg(long, value_name = "PROTO=PORTS")]
+        ports: Vec<String>,
+        /// BPF filter; default: built from the configured ports.
+        #[arg(long, value_name = "FILTER")]
+        bpf: Option<String>,
+        /// Analysis threads (default: `tapbeat.workers`, or the number of cores).
+        #[arg(long, value_name = "N")]
+        workers: Option<usize>,
+        /// Document layout: `packetbeat` or `ecs`.
+        #[arg(long, value_name = "SCHEMA")]
+        schema: Option<String>,
+        /// Write the NDJSON to this file (rotated at 10 MiB, 7 kept) instead
+        /// of the configured outputs.
+        #[arg(short, long, value_name = "FILE")]
+        output: Option<PathBuf>,
+        /// Seconds between stats lines on stderr (0: none).
+        #[arg(long, value_name = "SECS", default_value_t = 30)]
+        stats_interval: u64,
+    },
     /// Validate a config file and print the effective settings.
     CheckConfig {
         /// YAML config file.
@@ -103,6 +135,53 @@ fn run() -> Result<ExitCode> {
                 eprintln!("tapbeat: error: {f}");
             }
             Ok(if sum.failures.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(2) })
+        }
+        Cmd::Run { config, interface, ports, bpf, workers, schema, output, stats_interval } => {
+            let mut settings = load(config.as_ref())?;
+            for p in &ports {
+                settings.apply_ports_override(p)?;
+            }
+            if let Some(s) = schema {
+                settings.schema = parse_schema(&s)?;
+            }
+            if let Some(w) = workers {
+                anyhow::ensure!((1..=256).contains(&w), "--workers must be between 1 and 256");
+                settings.workers = w;
+            }
+            if let Some(p) = output {
+                settings.outputs = vec![tapbeat::config::OutputSpec::File(tapbeat::output::file::FileSettings {
+                    dir: p.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(std::path::Path::new(".")).into(),
+                    name: p.file_name().context("--output needs a file name")?.to_string_lossy().into_owned(),
+                    rotate_bytes: 10 << 20,
+                    keep: 7,
+                })];
+            }
+            if settings.outputs.is_empty() {
+                settings.outputs.push(tapbeat::config::OutputSpec::Console);
+            }
+            let device = interface.unwrap_or_else(|| settings.capture.device.clone());
+            let filter = bpf
+                .or_else(|| settings.capture.bpf_filter.clone())
+                .unwrap_or_else(|| tapbeat::live::bpf_for(&settings));
+            let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+            for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+                signal_hook::flag::register(sig, stop.clone()).context("cannot install signal handlers")?;
+            }
+            let fan = tapbeat::read::start_outputs(&settings, false)?;
+            eprintln!("tapbeat: capturing on {device} with filter '{filter}', {} worker(s)", settings.workers);
+            let every = (stats_interval > 0).then(|| std::time::Duration::from_secs(stats_interval));
+            let sum = tapbeat::live::run_live(&settings, &device, &filter, stop, &fan, every);
+            let lines = fan.shutdown(settings.shutdown_timeout);
+            let sum = sum?;
+            eprint!("{}", summary(&sum.engine, &sum.output));
+            eprintln!(
+                "  captured: {}\n  pcap_dropped: {}\n  if_dropped: {}\n  worker_dropped: {}",
+                sum.captured, sum.pcap_dropped, sum.if_dropped, sum.worker_dropped
+            );
+            for l in lines {
+                eprintln!("{l}");
+            }
+            Ok(ExitCode::SUCCESS)
         }
         Cmd::CheckConfig { config } => {
             let s = load(config.as_ref())?;

@@ -98,6 +98,7 @@ enum Msg {
 
 /// A bounded queue and the thread that feeds one [`Output`].
 pub struct Pipeline {
+    /// Senders are cloned into [`FanoutHandle`]s for worker threads.
     name: &'static str,
     tx: SyncSender<Msg>,
     thread: Option<JoinHandle<()>>,
@@ -240,7 +241,33 @@ impl DocWriter for Fanout {
     }
 }
 
+/// A per-thread way into a [`Fanout`]'s pipelines (live capture workers).
+pub struct FanoutHandle {
+    senders: Vec<(SyncSender<Msg>, bool, Arc<PipelineCounters>)>,
+}
+
+impl DocWriter for FanoutHandle {
+    fn write_doc(&mut self, line: &[u8]) -> io::Result<()> {
+        for (tx, block, counters) in &self.senders {
+            let msg = Msg::Doc(line.to_vec());
+            let ok = if *block { tx.send(msg).is_ok() } else { tx.try_send(msg).is_ok() };
+            if !ok {
+                counters.dropped_queue_full.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        Ok(())
+    }
+    fn flush_docs(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
 impl Fanout {
+    /// A handle that submits to every pipeline, for another thread.
+    pub fn handle(&self) -> FanoutHandle {
+        FanoutHandle { senders: self.pipelines.iter().map(|p| (p.tx.clone(), p.block, p.counters.clone())).collect() }
+    }
+
     /// Drains every pipeline (within `grace`) and returns a summary line per
     /// output.
     pub fn shutdown(self, grace: Duration) -> Vec<String> {
