@@ -277,7 +277,8 @@ fn decode(x: &mut DnsTxn, h: &Header, msg: &[u8], complete: bool, cfg: &DnsConfi
             if section == Section::Answer {
                 answers_kept += 1;
             }
-            if x.records.is_full() {
+            // A record with no room left for its text would show empty data.
+            if x.records.is_full() || x.text.remaining() == 0 {
                 x.text.mark_truncated();
             } else {
                 if name.cut() || data.cut() || aux.cut() {

@@ -12,7 +12,7 @@ use crate::txn::{Detail, Transaction};
 /// owner names (repeated names are stored once), record data in
 /// presentation form, and the raw `request`/`response` text when enabled.
 /// What does not fit is cut and the transaction is flagged truncated.
-pub const DNS_TEXT_CAP: usize = 2560;
+pub const DNS_TEXT_CAP: usize = 2688;
 /// Most resource records kept per transaction over all three sections.
 /// The `*_count` fields always give the true counts from the header.
 pub const MAX_RECORDS: usize = 40;
