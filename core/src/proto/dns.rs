@@ -47,6 +47,7 @@ use crate::pending::{PendingSlot, FLAG_REQUEST_DONE, FLAG_RESPONSE_ONLY, FLAG_RE
 use crate::pool::BLOCK_SIZE;
 use crate::proto::{Analyzer, Ctx};
 use crate::text::Span;
+use crate::time::Timestamp;
 use crate::txn::{Detail, Notes, Status, Transaction};
 use txn::{flag, ClassName, OpCodeName, RcodeName, TypeName};
 use wire::{Header, Malformed, Scratch, DATA_TEXT_CAP, HEADER_LEN, NAME_TEXT_CAP};
@@ -87,6 +88,9 @@ struct Side {
     held: u32,
     /// ID and QR bit of the held partial message, once its header is in.
     partial: Option<(u16, bool)>,
+    /// Time of the first packet of the held partial message: a message's
+    /// time is when it started, as for every protocol.
+    started: Option<Timestamp>,
 }
 
 /// Per-flow DNS parser state (TCP only: UDP messages are self-contained).
@@ -348,15 +352,15 @@ fn swap_roles(t: &mut Transaction) {
 /// One DNS message (a whole datagram or TCP message, or the start of a
 /// TCP message longer than a block when `complete` is false). `len` is its
 /// length on the wire without the TCP length prefix.
-fn message(ctx: &mut Ctx<'_, '_>, dir: Direction, msg: &[u8], complete: bool, len: usize) {
+fn message(ctx: &mut Ctx<'_, '_>, dir: Direction, ts: Timestamp, msg: &[u8], complete: bool, len: usize) {
     match Header::parse(msg) {
-        Some(h) if h.is_response() => response(ctx, dir, &h, msg, complete, len),
-        Some(h) => query(ctx, dir, &h, msg, complete, len),
-        None => not_dns(ctx, dir, len),
+        Some(h) if h.is_response() => response(ctx, dir, ts, &h, msg, complete, len),
+        Some(h) => query(ctx, dir, ts, &h, msg, complete, len),
+        None => not_dns(ctx, dir, ts, len),
     }
 }
 
-fn query(ctx: &mut Ctx<'_, '_>, dir: Direction, h: &Header, msg: &[u8], complete: bool, len: usize) {
+fn query(ctx: &mut Ctx<'_, '_>, dir: Direction, ts: Timestamp, h: &Header, msg: &[u8], complete: bool, len: usize) {
     if let Some(old) = ctx.find(|s| open_query(s, h.id, dir)) {
         // The same ID again before an answer: Packetbeat closes the older
         // query as unanswered, and so does tapbeat.
@@ -367,7 +371,6 @@ fn query(ctx: &mut Ctx<'_, '_>, dir: Direction, h: &Header, msg: &[u8], complete
         ctx.stats.unmatched_requests += 1;
         ctx.emit(old);
     }
-    let ts = ctx.ts;
     let Some(hd) = ctx.begin(ts) else { return };
     let cfg: &Config = ctx.cfg;
     let Some(s) = ctx.slot(hd) else { return };
@@ -387,8 +390,7 @@ fn query(ctx: &mut Ctx<'_, '_>, dir: Direction, h: &Header, msg: &[u8], complete
     }
 }
 
-fn response(ctx: &mut Ctx<'_, '_>, dir: Direction, h: &Header, msg: &[u8], complete: bool, len: usize) {
-    let ts = ctx.ts;
+fn response(ctx: &mut Ctx<'_, '_>, dir: Direction, ts: Timestamp, h: &Header, msg: &[u8], complete: bool, len: usize) {
     let (hd, orphan) = match ctx.find(|s| open_query(s, h.id, dir.reverse())) {
         Some(hd) => (hd, false),
         None => {
@@ -423,9 +425,8 @@ fn response(ctx: &mut Ctx<'_, '_>, dir: Direction, h: &Header, msg: &[u8], compl
 }
 
 /// A message too short for a DNS header: reported on its own.
-fn not_dns(ctx: &mut Ctx<'_, '_>, dir: Direction, len: usize) {
+fn not_dns(ctx: &mut Ctx<'_, '_>, dir: Direction, ts: Timestamp, len: usize) {
     ctx.stats.parse_errors += 1;
-    let ts = ctx.ts;
     let Some(hd) = ctx.begin(ts) else { return };
     if let Some(t) = ctx.txn(hd) {
         DnsTxn::init(t);
@@ -447,8 +448,7 @@ fn not_dns(ctx: &mut Ctx<'_, '_>, dir: Direction, len: usize) {
 /// A TCP message whose header was seen but whose rest was lost (a gap, or
 /// the connection ended): a response ends its query's transaction with
 /// `note`; a query is recorded with `note` and may still be answered.
-fn lost_message(ctx: &mut Ctx<'_, '_>, dir: Direction, id: u16, is_response: bool, note: Notes) {
-    let ts = ctx.ts;
+fn lost_message(ctx: &mut Ctx<'_, '_>, dir: Direction, ts: Timestamp, id: u16, is_response: bool, note: Notes) {
     if is_response {
         let Some(hd) = ctx.find(|s| open_query(s, id, dir.reverse())) else { return };
         if let Some(s) = ctx.slot(hd) {
@@ -514,7 +514,7 @@ fn scan(data: &[u8], response: bool) -> Scan {
 impl DnsParser {
     /// A parser for a new flow.
     pub const fn new() -> Self {
-        const S: Side = Side { skip: 0, resync: false, held: 0, partial: None };
+        const S: Side = Side { skip: 0, resync: false, held: 0, partial: None, started: None };
         DnsParser { sides: [S, S] }
     }
 
@@ -532,10 +532,12 @@ impl DnsParser {
         let side = self.side(dir);
         side.held = 0;
         side.partial = None;
+        side.started = None;
         if s.held > 0 && !s.resync {
             ctx.stats.parse_errors += 1;
             if let Some((id, is_response)) = s.partial {
-                lost_message(ctx, dir, id, is_response, if is_response { note_response } else { note_request });
+                let ts = s.started.unwrap_or(ctx.ts);
+                lost_message(ctx, dir, ts, id, is_response, if is_response { note_response } else { note_request });
             }
         }
     }
@@ -544,6 +546,9 @@ impl DnsParser {
 impl Analyzer for DnsParser {
     fn on_data(&mut self, ctx: &mut Ctx<'_, '_>, dir: Direction, data: &[u8], full: bool) -> usize {
         let mut pos = 0usize;
+        // The data starts with what was held last time (if anything): the
+        // first message began then.
+        let mut started = self.side(dir).started.take();
         // Each turn consumes at least one byte or leaves the loop.
         while pos < data.len() {
             let rest = data.get(pos..).unwrap_or(&[]);
@@ -560,6 +565,9 @@ impl Analyzer for DnsParser {
                         self.side(dir).resync = false;
                         ctx.stats.resync_skipped_bytes += off as u64;
                         pos += off;
+                        if off > 0 {
+                            started = None;
+                        }
                         continue;
                     }
                     Scan::Wait(off) => {
@@ -572,17 +580,26 @@ impl Analyzer for DnsParser {
                     }
                 }
             }
-            let (Some(&a), Some(&b)) = (rest.first(), rest.get(1)) else { break };
+            let (Some(&a), Some(&b)) = (rest.first(), rest.get(1)) else {
+                started = started.or(Some(ctx.ts));
+                break;
+            };
             let l = u16::from_be_bytes([a, b]) as usize;
             let total = 2 + l;
+            if rest.len() < total && !(full && pos == 0) {
+                // Held for more bytes: keep when it started.
+                started = started.or(Some(ctx.ts));
+                break;
+            }
+            let ts = started.take().unwrap_or(ctx.ts);
             if let Some(msg) = rest.get(2..total) {
-                message(ctx, dir, msg, true, l);
+                message(ctx, dir, ts, msg, true, l);
                 pos += total;
                 continue;
             }
             if full && pos == 0 {
                 // Longer than a stream block: decode the start, skip the rest.
-                message(ctx, dir, rest.get(2..).unwrap_or(&[]), false, l);
+                message(ctx, dir, ts, rest.get(2..).unwrap_or(&[]), false, l);
                 self.side(dir).skip = (total - rest.len()) as u32;
                 pos = data.len();
             }
@@ -591,6 +608,7 @@ impl Analyzer for DnsParser {
         let rest = data.get(pos..).unwrap_or(&[]);
         let side = self.side(dir);
         side.held = rest.len() as u32;
+        side.started = if rest.is_empty() || side.resync || side.skip > 0 { None } else { started };
         side.partial = if side.resync || side.skip > 0 {
             None
         } else {
@@ -618,7 +636,8 @@ impl Analyzer for DnsParser {
     }
 
     fn on_datagram(&mut self, ctx: &mut Ctx<'_, '_>, dir: Direction, data: &[u8]) {
-        message(ctx, dir, data, true, data.len());
+        let ts = ctx.ts;
+        message(ctx, dir, ts, data, true, data.len());
     }
 }
 
