@@ -655,3 +655,76 @@ pub(crate) fn json_packetbeat<M: SerializeMap>(
 pub(crate) fn json_ecs<M: SerializeMap>(m: &mut M, t: &Transaction, x: &DnsTxn, cfg: &Config) -> Result<(), M::Error> {
     json::ecs(m, t, x, cfg)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Response to "a.b A": one answer (owner compressed), an OPT record
+    /// with UDP size 4096, extended RCODE 1 (BADVERS with the header's 0)
+    /// and DO set.
+    const RESPONSE: &[u8] = b"\x12\x34\x81\x80\x00\x01\x00\x01\x00\x00\x00\x01\
+        \x01a\x01b\x00\x00\x01\x00\x01\
+        \xc0\x0c\x00\x01\x00\x01\x00\x00\x00\x3c\x00\x04\x0a\x00\x00\x01\
+        \x00\x00\x29\x10\x00\x01\x00\x80\x00\x00\x00";
+
+    fn text(x: &DnsTxn, s: Span) -> &str {
+        core::str::from_utf8(x.text.get(s)).unwrap()
+    }
+
+    #[test]
+    fn decodes_a_response() {
+        let mut x = DnsTxn::default();
+        let h = Header::parse(RESPONSE).unwrap();
+        let out = decode(&mut x, &h, RESPONSE, true, &DnsConfig::default(), true);
+        assert_eq!(out, Outcome { malformed: false });
+        assert!(x.has_header && x.has_response);
+        assert_eq!(x.id, 0x1234);
+        assert!(x.flag(flag::RD) && x.flag(flag::RA) && !x.flag(flag::AA));
+        let q = x.question.unwrap();
+        assert_eq!((text(&x, q.name), q.qtype, q.qclass), ("a.b", 1, 1));
+        assert_eq!(x.records.len(), 1);
+        let r = x.records[0];
+        assert_eq!((text(&x, r.name), text(&x, r.data), r.ttl), ("a.b", "10.0.0.1", 60));
+        assert_eq!(r.name, q.name, "the owner name is stored once");
+        assert_eq!(x.opt, Some(Edns { udp_size: 4096, ext_rcode: 1, version: 0, dnssec_ok: true }));
+        assert_eq!(x.rcode, 16);
+        assert_eq!(x.additionals_count, 0, "OPT is not an additional record");
+        assert_eq!(
+            text(&x, x.response_raw),
+            "ID 4660; QR response; OPCODE QUERY; FLAGS rd ra; RCODE NOERROR; QUESTION class IN, type A, a.b; \
+             ANSWER a.b 60 IN A 10.0.0.1; OPT version 0, do true, udp_size 4096, ext_rcode BADVERS"
+        );
+        assert!(!x.truncated());
+    }
+
+    #[test]
+    fn cut_and_broken_messages() {
+        let h = Header::parse(RESPONSE).unwrap();
+        let cfg = DnsConfig::default();
+        // The start of a longer message: a cut, not an error.
+        let mut x = DnsTxn::default();
+        let out = decode(&mut x, &h, &RESPONSE[..30], false, &cfg, false);
+        assert!(!out.malformed && x.truncated() && x.question.is_some() && x.records.is_empty());
+        // The same bytes as a whole message: malformed.
+        let mut x = DnsTxn::default();
+        assert!(decode(&mut x, &h, &RESPONSE[..30], true, &cfg, false).malformed);
+        assert_eq!(x.answers_count, 1, "the header is kept");
+    }
+
+    #[test]
+    fn scan_finds_the_next_message() {
+        let mut buf = [0u8; 64];
+        let junk = b"\x00\x05junk!\xff";
+        buf[..junk.len()].copy_from_slice(junk);
+        let at = junk.len();
+        buf[at..at + 2].copy_from_slice(&(RESPONSE.len() as u16).to_be_bytes());
+        buf[at + 2..at + 2 + RESPONSE.len()].copy_from_slice(RESPONSE);
+        let end = at + 2 + RESPONSE.len();
+        assert_eq!(scan(&buf[..end], true), Scan::Found(at));
+        // A query is not what the response side expects.
+        assert_eq!(scan(&buf[..end], false), Scan::Wait(end - 13));
+        // Not all there yet: wait from the candidate on.
+        assert_eq!(scan(&buf[..end - 1], true), Scan::Wait(at));
+    }
+}
