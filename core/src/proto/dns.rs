@@ -485,10 +485,16 @@ enum Scan {
     Wait(usize),
 }
 
+/// Most candidates fully parsed by one [`scan`]: hostile bytes could make
+/// every offset a candidate; past this many the scan moves on (what it
+/// checked is consumed), so each call's work stays bounded.
+const MAX_SCAN_CHECKS: usize = 32;
+
 /// Looks for a length prefix followed by a whole well-formed message of the
 /// expected kind. Only messages that fit a stream block are candidates, so
 /// a candidate always completes within what the engine can hold.
 fn scan(data: &[u8], response: bool) -> Scan {
+    let mut checks = 0usize;
     for i in 0..data.len() {
         let Some(rest) = data.get(i..).filter(|r| r.len() >= 2 + HEADER_LEN) else { return Scan::Wait(i) };
         let l = u16::from_be_bytes([rest.first().copied().unwrap_or(0), rest.get(1).copied().unwrap_or(0)]) as usize;
@@ -504,7 +510,12 @@ fn scan(data: &[u8], response: bool) -> Scan {
         }
         match rest.get(2..2 + l) {
             Some(m) if wire::plausible(m, response) => return Scan::Found(i),
-            Some(_) => {}
+            Some(_) => {
+                checks += 1;
+                if checks >= MAX_SCAN_CHECKS {
+                    return Scan::Wait(i + 1);
+                }
+            }
             None => return Scan::Wait(i),
         }
     }
