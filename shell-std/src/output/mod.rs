@@ -9,6 +9,7 @@
 //! then is counted as dropped.
 
 pub mod console;
+pub mod elasticsearch;
 pub mod file;
 pub mod redis;
 
