@@ -12,7 +12,7 @@ use serde::ser::{Serialize, SerializeMap, Serializer};
 
 use crate::config::Config;
 use crate::time::Timestamp;
-use crate::txn::{Detail, Endpoint, Notes, Transaction};
+use crate::txn::{Detail, Endpoint, Notes, Transaction, Transport};
 
 /// Document layout.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -118,11 +118,17 @@ fn packetbeat<S: Serializer>(d: &Doc<'_>, s: S) -> Result<S::Ok, S::Error> {
     m.serialize_entry("type", t.protocol.name())?;
     m.serialize_entry("status", t.status.name())?;
     m.serialize_entry("count", &1u8)?;
+    // ICMP has no ports and, in Packetbeat 1.x, no transport field.
+    let l4 = t.transport != Transport::Ip;
     m.serialize_entry("client_ip", &Ip(t.client.ip))?;
-    m.serialize_entry("client_port", &t.client.port)?;
+    if l4 {
+        m.serialize_entry("client_port", &t.client.port)?;
+    }
     m.serialize_entry("ip", &Ip(t.server.ip))?;
-    m.serialize_entry("port", &t.server.port)?;
-    m.serialize_entry("transport", t.transport.name())?;
+    if l4 {
+        m.serialize_entry("port", &t.server.port)?;
+        m.serialize_entry("transport", t.transport.name())?;
+    }
     m.serialize_entry("bytes_in", &t.bytes_in)?;
     m.serialize_entry("bytes_out", &t.bytes_out)?;
     if let Some(rt) = t.responsetime_ms() {
@@ -198,7 +204,13 @@ impl Serialize for EcsNetwork<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let t = self.0;
         let mut m = s.serialize_map(None)?;
-        m.serialize_entry("transport", t.transport.name())?;
+        let transport = match (t.transport, t.client.ip.is_ipv4()) {
+            // ECS uses the IANA protocol keywords.
+            (Transport::Ip, true) => "icmp",
+            (Transport::Ip, false) => "ipv6-icmp",
+            (other, _) => other.name(),
+        };
+        m.serialize_entry("transport", transport)?;
         m.serialize_entry("type", if t.client.ip.is_ipv4() { "ipv4" } else { "ipv6" })?;
         m.serialize_entry("protocol", t.protocol.name())?;
         m.serialize_entry("bytes", &t.bytes_in.saturating_add(t.bytes_out))?;

@@ -123,7 +123,11 @@ impl EsOutput {
         let body = template(&self.s.index);
         let (status, text) = self.request("PUT", &path, body.as_bytes(), false)?;
         if !(200..300).contains(&status) {
-            return Err(io::Error::other(format!("template {}: HTTP {status}: {}", self.s.template_name, short(&text))));
+            return Err(io::Error::other(format!(
+                "template {}: HTTP {status}: {}",
+                self.s.template_name,
+                short(&text)
+            )));
         }
         self.template_done = true;
         Ok(())
@@ -146,7 +150,8 @@ impl EsOutput {
             429 => return Err(io::Error::other("HTTP 429: Elasticsearch is overloaded")),
             _ => return Err(io::Error::other(format!("HTTP {status}: {}", short(&text)))),
         }
-        let v: serde_json::Value = serde_json::from_str(&text).map_err(|e| io::Error::other(format!("bad _bulk reply: {e}")))?;
+        let v: serde_json::Value =
+            serde_json::from_str(&text).map_err(|e| io::Error::other(format!("bad _bulk reply: {e}")))?;
         if v["errors"] != serde_json::Value::Bool(true) {
             return Ok(Vec::new());
         }
@@ -162,7 +167,10 @@ impl EsOutput {
                 self.counters.item_retries.fetch_add(1, Ordering::Relaxed);
             } else {
                 self.counters.rejected.fetch_add(1, Ordering::Relaxed);
-                eprintln!("tapbeat: output elasticsearch: document rejected (HTTP {st}): {}", short(&item["index"]["error"].to_string()));
+                eprintln!(
+                    "tapbeat: output elasticsearch: document rejected (HTTP {st}): {}",
+                    short(&item["index"]["error"].to_string())
+                );
             }
         }
         Ok(retry)
@@ -230,7 +238,11 @@ fn base64(input: &[u8]) -> String {
     const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut out = String::new();
     for chunk in input.chunks(3) {
-        let b = [chunk.first().copied().unwrap_or(0), chunk.get(1).copied().unwrap_or(0), chunk.get(2).copied().unwrap_or(0)];
+        let b = [
+            chunk.first().copied().unwrap_or(0),
+            chunk.get(1).copied().unwrap_or(0),
+            chunk.get(2).copied().unwrap_or(0),
+        ];
         let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
         for (i, shift) in [18, 12, 6, 0].into_iter().enumerate() {
             if i <= chunk.len() {
@@ -283,7 +295,10 @@ mod tests {
 
     #[test]
     fn helpers() {
-        assert_eq!(doc_date(b"{\"@timestamp\":\"2015-06-11T09:51:23.642Z\",\"type\":\"http\"}"), Some("2015.06.11".into()));
+        assert_eq!(
+            doc_date(b"{\"@timestamp\":\"2015-06-11T09:51:23.642Z\",\"type\":\"http\"}"),
+            Some("2015.06.11".into())
+        );
         assert_eq!(doc_date(b"{\"type\":1}"), None);
         assert_eq!(base64(b"elastic:changeme"), "ZWxhc3RpYzpjaGFuZ2VtZQ==");
         assert_eq!(base64(b"ab"), "YWI=");
