@@ -278,6 +278,58 @@ pub struct Output {
     pub file: Option<FileOut>,
     /// Redis list or channel (the Logstash path).
     pub redis: Option<RedisOut>,
+    /// Elasticsearch `_bulk`.
+    pub elasticsearch: Option<EsOut>,
+}
+
+/// `output.elasticsearch`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EsOut {
+    /// `["host:9200", "https://other:9200"]` (default localhost:9200), tried in turn.
+    pub hosts: Option<Vec<String>>,
+    /// `http` (default) or `https`, for hosts given without a scheme.
+    pub protocol: Option<String>,
+    /// Path prefix (a proxy in front of the cluster).
+    pub path: Option<String>,
+    /// Basic auth user.
+    pub username: Option<String>,
+    /// Basic auth password.
+    pub password: Option<String>,
+    /// Environment variable holding the password.
+    pub password_env: Option<String>,
+    /// Index prefix: documents go to `INDEX-YYYY.MM.DD` (default `tapbeat`).
+    pub index: Option<String>,
+    /// Index template.
+    pub template: Option<EsTemplate>,
+    /// Documents per `_bulk` request (default 50).
+    pub bulk_max_size: Option<usize>,
+    /// Seconds a document waits for its batch (default 1).
+    pub flush_interval: Option<f64>,
+    /// Request timeout in seconds (default 90).
+    pub timeout: Option<u64>,
+    /// TLS settings.
+    pub tls: Option<EsTls>,
+}
+
+/// `output.elasticsearch.template`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EsTemplate {
+    /// Install it (default true).
+    pub enabled: Option<bool>,
+    /// Name (default the index prefix).
+    pub name: Option<String>,
+    /// Replace an existing one (default false).
+    pub overwrite: Option<bool>,
+}
+
+/// `output.elasticsearch.tls`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EsTls {
+    /// Accept any certificate (self-signed test clusters only).
+    pub insecure: Option<bool>,
 }
 
 /// `output.console`.
@@ -394,6 +446,8 @@ pub enum OutputSpec {
     File(crate::output::file::FileSettings),
     /// Redis, with its batching.
     Redis(crate::output::redis::RedisSettings, crate::output::PipelineSettings),
+    /// Elasticsearch, with its batching.
+    Elasticsearch(crate::output::elasticsearch::EsSettings, crate::output::PipelineSettings),
 }
 
 /// Live-capture settings (`interfaces:`).
@@ -459,6 +513,52 @@ fn names(key: &str, v: &[String]) -> Result<Names> {
         let _ = out.push(n);
     }
     Ok(out)
+}
+
+fn es_output(e: EsOut) -> Result<OutputSpec> {
+    let scheme = match e.protocol.as_deref().unwrap_or("http") {
+        p @ ("http" | "https") => p.to_string(),
+        other => bail!("output.elasticsearch.protocol: '{other}' (expected http or https)"),
+    };
+    let path = e.path.unwrap_or_default();
+    let path = path.trim_end_matches('/');
+    let hosts: Vec<String> = e
+        .hosts
+        .unwrap_or_else(|| vec!["localhost:9200".into()])
+        .into_iter()
+        .map(|h| if h.contains("://") { format!("{h}{path}") } else { format!("{scheme}://{h}{path}") })
+        .collect();
+    if hosts.is_empty() {
+        bail!("output.elasticsearch.hosts: empty list");
+    }
+    let password = match (&e.password, &e.password_env) {
+        (_, Some(var)) => Some(
+            std::env::var(var)
+                .with_context(|| format!("output.elasticsearch.password_env: environment variable {var} is not set"))?,
+        ),
+        (Some(p), None) => Some(p.clone()),
+        (None, None) => None,
+    };
+    let index = e.index.unwrap_or_else(|| "tapbeat".into());
+    let t = e.template.unwrap_or_default();
+    Ok(OutputSpec::Elasticsearch(
+        crate::output::elasticsearch::EsSettings {
+            hosts,
+            username: e.username,
+            password,
+            timeout: std::time::Duration::from_secs(e.timeout.unwrap_or(90).max(1)),
+            template: t.enabled.unwrap_or(true),
+            template_name: t.name.unwrap_or_else(|| index.clone()),
+            template_overwrite: t.overwrite.unwrap_or(false),
+            tls_insecure: e.tls.and_then(|t| t.insecure).unwrap_or(false),
+            index,
+        },
+        crate::output::PipelineSettings {
+            batch: e.bulk_max_size.unwrap_or(50).max(1),
+            flush_interval: std::time::Duration::from_secs_f64(e.flush_interval.unwrap_or(1.0).clamp(0.001, 3600.0)),
+            ..Default::default()
+        },
+    ))
 }
 
 fn redis_output(r: RedisOut) -> Result<OutputSpec> {
@@ -739,6 +839,9 @@ impl Settings {
         }
         if let Some(r) = f.output.redis {
             s.outputs.push(redis_output(r)?);
+        }
+        if let Some(e) = f.output.elasticsearch {
+            s.outputs.push(es_output(e)?);
         }
         if let Some(i) = f.interfaces {
             let c = &mut s.capture;

@@ -170,6 +170,10 @@ pub fn start_outputs(settings: &Settings, block_when_full: bool) -> Result<Fanou
                     .with_context(|| format!("output.file: cannot open {}", f.dir.join(&f.name).display()))?;
                 Pipeline::start(Box::new(out), PipelineSettings { batch: 256, ..base })
             }
+            OutputSpec::Elasticsearch(e, ps) => {
+                let ps = PipelineSettings { queue: settings.queue_size, block_when_full, ..*ps };
+                Pipeline::start(Box::new(crate::output::elasticsearch::EsOutput::new(e.clone())), ps)
+            }
             OutputSpec::Redis(r, ps) => {
                 let ps = PipelineSettings { queue: settings.queue_size, block_when_full, ..*ps };
                 Pipeline::start(Box::new(crate::output::redis::RedisOutput::new(r.clone())), ps)

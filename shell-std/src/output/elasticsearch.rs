@@ -13,8 +13,6 @@
 //!   forever).
 
 use std::io;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
 use std::time::Duration;
 
 use super::Output;
@@ -42,23 +40,12 @@ pub struct EsSettings {
     pub tls_insecure: bool,
 }
 
-/// Counters of documents Elasticsearch refused for good.
-#[derive(Debug, Default)]
-pub struct EsCounters {
-    /// Items rejected with a non-retryable status (dropped).
-    pub rejected: AtomicU64,
-    /// Items retried after a retryable per-item status.
-    pub item_retries: AtomicU64,
-}
-
 /// The output.
 pub struct EsOutput {
     s: EsSettings,
     agent: ureq::Agent,
     host: usize,
     template_done: bool,
-    /// Shared counters.
-    pub counters: Arc<EsCounters>,
 }
 
 impl EsOutput {
@@ -68,7 +55,7 @@ impl EsOutput {
         if s.tls_insecure {
             cfg = cfg.tls_config(ureq::tls::TlsConfig::builder().disable_verification(true).build());
         }
-        EsOutput { agent: cfg.build().into(), s, host: 0, template_done: false, counters: Arc::default() }
+        EsOutput { agent: cfg.build().into(), s, host: 0, template_done: false }
     }
 
     fn base(&self) -> &str {
@@ -133,8 +120,9 @@ impl EsOutput {
         Ok(())
     }
 
-    /// Sends `docs` once; returns the documents to retry.
-    fn bulk(&mut self, docs: &[&Vec<u8>]) -> io::Result<Vec<usize>> {
+    /// Sends `docs` once; returns the documents to retry and how many were
+    /// rejected for good.
+    fn bulk(&mut self, docs: &[&Vec<u8>]) -> io::Result<(Vec<usize>, u64)> {
         let mut body = Vec::with_capacity(docs.iter().map(|d| d.len() + 64).sum());
         for d in docs {
             let index = format!("{}-{}", self.s.index, doc_date(d).unwrap_or_else(today));
@@ -153,10 +141,11 @@ impl EsOutput {
         let v: serde_json::Value =
             serde_json::from_str(&text).map_err(|e| io::Error::other(format!("bad _bulk reply: {e}")))?;
         if v["errors"] != serde_json::Value::Bool(true) {
-            return Ok(Vec::new());
+            return Ok((Vec::new(), 0));
         }
         let items = v["items"].as_array().cloned().unwrap_or_default();
         let mut retry = Vec::new();
+        let mut rejected = 0;
         for (i, item) in items.iter().enumerate() {
             let st = item["index"]["status"].as_u64().unwrap_or(0);
             if (200..300).contains(&st) {
@@ -164,16 +153,15 @@ impl EsOutput {
             }
             if st == 429 || st >= 500 {
                 retry.push(i);
-                self.counters.item_retries.fetch_add(1, Ordering::Relaxed);
             } else {
-                self.counters.rejected.fetch_add(1, Ordering::Relaxed);
+                rejected += 1;
                 eprintln!(
                     "tapbeat: output elasticsearch: document rejected (HTTP {st}): {}",
                     short(&item["index"]["error"].to_string())
                 );
             }
         }
-        Ok(retry)
+        Ok((retry, rejected))
     }
 }
 
@@ -182,16 +170,18 @@ impl Output for EsOutput {
         "elasticsearch"
     }
 
-    fn send(&mut self, batch: &[Vec<u8>]) -> io::Result<()> {
+    fn send(&mut self, batch: &[Vec<u8>]) -> io::Result<u64> {
         let r = (|| {
             self.install_template()?;
             let mut pending: Vec<&Vec<u8>> = batch.iter().collect();
+            let mut rejected_total = 0;
             // Items refused with a retryable status are sent again at once
             // a few times; then the pipeline's backoff takes over.
             for _ in 0..3 {
-                let retry = self.bulk(&pending)?;
+                let (retry, rejected) = self.bulk(&pending)?;
+                rejected_total += rejected;
                 if retry.is_empty() {
-                    return Ok(());
+                    return Ok(rejected_total);
                 }
                 pending = retry.iter().filter_map(|&i| pending.get(i).copied()).collect();
                 std::thread::sleep(Duration::from_millis(100));

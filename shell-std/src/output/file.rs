@@ -73,7 +73,7 @@ impl Output for FileOutput {
     fn name(&self) -> &'static str {
         "file"
     }
-    fn send(&mut self, batch: &[Vec<u8>]) -> io::Result<()> {
+    fn send(&mut self, batch: &[Vec<u8>]) -> io::Result<u64> {
         for d in batch {
             if self.size > 0 && self.size + d.len() as u64 > self.s.rotate_bytes {
                 self.rotate()?;
@@ -90,10 +90,10 @@ impl Output for FileOutput {
             }
             self.size += d.len() as u64;
         }
-        match self.file.as_mut() {
-            Some(f) => f.flush(),
-            None => Ok(()),
+        if let Some(f) = self.file.as_mut() {
+            f.flush()?;
         }
+        Ok(0)
     }
     fn close(&mut self) -> io::Result<()> {
         match self.file.as_mut() {

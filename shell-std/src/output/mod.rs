@@ -41,9 +41,11 @@ impl<W: Write + ?Sized> DocWriter for W {
 pub trait Output: Send {
     /// Short name for logs and stats (`file`, `redis`, ...).
     fn name(&self) -> &'static str;
-    /// Delivers a batch (each entry one document with its `\n`). On error
-    /// nothing may be assumed delivered: the batch is retried whole.
-    fn send(&mut self, batch: &[Vec<u8>]) -> io::Result<()>;
+    /// Delivers a batch (each entry one document with its `\n`) and returns
+    /// how many documents the destination refused for good (dropped and
+    /// counted). On error nothing may be assumed delivered: the batch is
+    /// retried whole.
+    fn send(&mut self, batch: &[Vec<u8>]) -> io::Result<u64>;
     /// Flushes and releases what the output holds.
     fn close(&mut self) -> io::Result<()>;
 }
@@ -59,6 +61,8 @@ pub struct PipelineCounters {
     pub dropped_at_shutdown: AtomicU64,
     /// Failed send attempts (each retried).
     pub send_errors: AtomicU64,
+    /// Documents the destination refused for good (e.g. a mapping error).
+    pub rejected: AtomicU64,
 }
 
 /// Queue and batching settings of a pipeline.
@@ -204,8 +208,10 @@ fn deliver_all(
         let end = (start + s.batch.max(1)).min(batch.len());
         let chunk = batch.get(start..end).unwrap_or(&[]);
         match out.send(chunk) {
-            Ok(()) => {
-                c.sent.fetch_add(chunk.len() as u64, Ordering::Relaxed);
+            Ok(rejected) => {
+                let rejected = rejected.min(chunk.len() as u64);
+                c.sent.fetch_add(chunk.len() as u64 - rejected, Ordering::Relaxed);
+                c.rejected.fetch_add(rejected, Ordering::Relaxed);
                 start = end;
                 backoff = s.backoff;
             }
@@ -279,8 +285,9 @@ impl Fanout {
                 let name = p.name();
                 let c = p.shutdown(deadline);
                 format!(
-                    "  output_{name}: sent {}, dropped_queue_full {}, dropped_at_shutdown {}, send_errors {}",
+                    "  output_{name}: sent {}, rejected {}, dropped_queue_full {}, dropped_at_shutdown {}, send_errors {}",
                     c.sent.load(Ordering::Relaxed),
+                    c.rejected.load(Ordering::Relaxed),
                     c.dropped_queue_full.load(Ordering::Relaxed),
                     c.dropped_at_shutdown.load(Ordering::Relaxed),
                     c.send_errors.load(Ordering::Relaxed)
@@ -305,13 +312,13 @@ mod tests {
         fn name(&self) -> &'static str {
             "flaky"
         }
-        fn send(&mut self, batch: &[Vec<u8>]) -> io::Result<()> {
+        fn send(&mut self, batch: &[Vec<u8>]) -> io::Result<u64> {
             if self.fail > 0 {
                 self.fail -= 1;
                 return Err(io::Error::other("down"));
             }
             self.got.lock().unwrap().extend_from_slice(batch);
-            Ok(())
+            Ok(0)
         }
         fn close(&mut self) -> io::Result<()> {
             Ok(())

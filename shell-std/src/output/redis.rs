@@ -81,9 +81,9 @@ impl Output for RedisOutput {
     fn name(&self) -> &'static str {
         "redis"
     }
-    fn send(&mut self, batch: &[Vec<u8>]) -> io::Result<()> {
+    fn send(&mut self, batch: &[Vec<u8>]) -> io::Result<u64> {
         if batch.is_empty() {
-            return Ok(());
+            return Ok(0);
         }
         let key = self.s.key.clone();
         let datatype = self.s.datatype;
@@ -109,7 +109,7 @@ impl Output for RedisOutput {
             self.conn = None;
             return Err(io_err(e));
         }
-        Ok(())
+        Ok(0)
     }
     fn close(&mut self) -> io::Result<()> {
         self.conn = None;
