@@ -411,8 +411,9 @@ impl PgsqlParser {
         if n == 0 {
             return 0;
         }
-        if sub != Sub::Sql {
-            // `sql` counts its own bytes (a statement may start midway).
+        if sub != Sub::Sql && !matches!(self.client.typ, UNTYPED | b'p' | b'X') {
+            // `sql` counts its own bytes (a statement may start midway);
+            // startup, authentication and goodbye belong to no statement.
             self.attr_in(ctx, n, copy);
         }
         self.client.left = self.client.left.saturating_sub(n as u32);
@@ -461,6 +462,7 @@ impl PgsqlParser {
                 self.unattributed = self.unattributed.saturating_add(5);
             }
             b'd' | b'c' | b'f' => self.attr_in(ctx, 5, true),
+            b'p' | b'X' => {}
             _ => self.attr_in(ctx, 5, false),
         }
         if self.client.left == 0 {
@@ -592,11 +594,7 @@ impl PgsqlParser {
                 }
                 self.close_cycle(ctx);
             }
-            b'P' => {
-                if self.stmt_open {
-                    self.finish_stmt(ctx);
-                }
-            }
+            b'P' if self.stmt_open => self.finish_stmt(ctx),
             b'E' => self.execute(ctx),
             b'S' | b'F' => self.close_cycle(ctx),
             _ => {}

@@ -86,7 +86,7 @@ fn hash(bytes: &[u8]) -> u32 {
 /// `None` when `s` ends before that is known.
 fn dollar_opener(s: &[u8]) -> Option<Option<usize>> {
     for i in 1..=MAX_DOLLAR_TAG + 1 {
-        let Some(&c) = s.get(i) else { return None };
+        let &c = s.get(i)?;
         if c == b'$' {
             return Some(Some(i + 1));
         }
