@@ -230,8 +230,12 @@ pub struct PgsqlParser {
     tls_asked: bool,
     /// StartupMessage sent: the next ReadyForQuery ends the startup phase.
     startup: bool,
-    /// A ReadyForQuery was seen (responses with no request are reportable).
+    /// A ReadyForQuery was seen (results with no statement are counted).
     ready_seen: bool,
+    /// The server direction lost bytes since its last ReadyForQuery: some
+    /// may have been lost, so a result with no statement left in the
+    /// oldest exchange belongs to a later one.
+    server_gap: bool,
     /// Exchanges waiting for their ReadyForQuery, oldest first.
     ring: [u8; MAX_CYCLES],
     ring_start: u8,
@@ -273,6 +277,7 @@ impl PgsqlParser {
             tls_asked: false,
             startup: false,
             ready_seen: false,
+            server_gap: false,
             ring: [0; MAX_CYCLES],
             ring_start: 0,
             ring_len: 0,
@@ -782,19 +787,22 @@ impl PgsqlParser {
         };
         let target = match target {
             Some(h) => Some(h),
-            None if self.ready_seen && matches!(typ, b'C' | b'I' | b'E' | b's') => {
-                // A result for a statement not seen (the capture started
-                // inside the exchange, or the request was lost).
-                let h = ctx.begin(ts);
-                if let Some(s) = h.and_then(|h| ctx.slot(h)) {
-                    s.flags |= FLAG_RESPONSE_ONLY;
-                    PgsqlTxn::init(&mut s.txn);
-                    s.txn.notes.insert(Notes::NO_REQUEST);
+            None if self.server_gap && matches!(typ, b'C' | b'I' | b'E' | b's') => self.skip_lost_cycles(ctx),
+            None => None,
+        };
+        let target = match target {
+            Some(h) => Some(h),
+            None => {
+                if self.ready_seen && matches!(typ, b'C' | b'I' | b'E' | b's') {
+                    // A result with no statement waiting: the capture
+                    // started inside the exchange, or the request was lost
+                    // (or is held back by reassembly after a loss). Results
+                    // carry nothing that names their statement, so it is
+                    // counted, not reported.
                     ctx.stats.unmatched_responses += 1;
                 }
-                h
+                None
             }
-            None => None,
         };
         self.rsp.target = target;
         if let Some(s) = target.and_then(|h| ctx.slot(h)) {
@@ -825,6 +833,23 @@ impl PgsqlParser {
         }
     }
 
+    /// After response-side loss: when a later exchange has a statement
+    /// waiting, the ReadyForQuery of the earlier ones was lost; they are
+    /// reported (as unanswered) and the result goes to that statement.
+    fn skip_lost_cycles(&mut self, ctx: &mut Ctx<'_, '_>) -> Option<Handle> {
+        let later = (1..self.ring_len as usize).find(|&i| {
+            let tag = self.ring.get((self.ring_start as usize + i) % MAX_CYCLES).copied().unwrap_or(TAGS);
+            ctx.find(|s| s.flags & FLAG_EXECUTED != 0 && s.flags & FLAG_RESPONSE_ONLY == 0 && tag_of(s.flags) == tag)
+                .is_some()
+        })?;
+        for _ in 0..later {
+            if let Some(tag) = self.pop_cycle() {
+                Self::flush_tag(ctx, tag);
+            }
+        }
+        self.find_target(ctx, true)
+    }
+
     fn server_end(&mut self, ctx: &mut Ctx<'_, '_>) {
         let typ = self.server.typ;
         let target = self.rsp.target.take();
@@ -834,12 +859,11 @@ impl PgsqlParser {
             b'C' | b'I' | b's' | b'E' => {
                 let Some(h) = target else { return };
                 if let Some(s) = ctx.slot(h) {
-                    let response_only = s.flags & FLAG_RESPONSE_ONLY != 0;
                     let err = typ == b'E';
                     if let Some(x) = pgsql(&mut s.txn) {
                         x.iserror |= err;
                     }
-                    s.txn.status = if err || response_only { Status::Error } else { Status::Ok };
+                    s.txn.status = if err { Status::Error } else { Status::Ok };
                 }
                 if self.copy_in == Some(h) {
                     self.copy_in = None;
@@ -867,6 +891,7 @@ impl PgsqlParser {
                     return;
                 }
                 self.ready_seen = true;
+                self.server_gap = false;
                 if let Some(tag) = self.pop_cycle() {
                     Self::flush_tag(ctx, tag);
                 }
@@ -1044,11 +1069,8 @@ fn set_query(x: &mut PgsqlTxn, span: Span) {
     let text = x.text.get(span);
     let trimmed = sql::trim_end(text).len();
     let verb_len = sql::verb(text).len();
-    let word_len = if verb_len > 0 {
-        verb_len
-    } else {
-        text.iter().position(|c| c.is_ascii_whitespace()).unwrap_or(trimmed)
-    };
+    let word_len =
+        if verb_len > 0 { verb_len } else { text.iter().position(|c| c.is_ascii_whitespace()).unwrap_or(trimmed) };
     x.query = x.text.sub(span, 0, trimmed);
     let mut upper = [0u8; MAX_METHOD];
     let n = word_len.min(MAX_METHOD);
@@ -1134,6 +1156,9 @@ impl Analyzer for PgsqlParser {
             Direction::ToClient => Notes::RESPONSE_GAP,
         };
         self.mark(ctx, dir, note);
+        if dir == Direction::ToClient {
+            self.server_gap = true;
+        }
         let side = match dir {
             Direction::ToServer => &mut self.client,
             Direction::ToClient => &mut self.server,

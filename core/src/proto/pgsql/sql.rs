@@ -325,7 +325,10 @@ mod tests {
         check("select 'a\\'; select 2", &["select 'a\\'", "select 2"]);
         check("select \"a;b\" from t", &["select \"a;b\" from t"]);
         check("-- c;\nselect 1 -- x;y\n; /* a; /* b; */ c; */ select 2", &["select 1 -- x;y", "select 2"]);
-        check("do $$ begin raise notice 'x;'; end $$; select $1", &["do $$ begin raise notice 'x;'; end $$", "select $1"]);
+        check(
+            "do $$ begin raise notice 'x;'; end $$; select $1",
+            &["do $$ begin raise notice 'x;'; end $$", "select $1"],
+        );
         check("select $q$a;$b$;$q$; select a$b; select 3", &["select $q$a;$b$;$q$", "select a$b", "select 3"]);
         check("select 1-2; select 4/2", &["select 1-2", "select 4/2"]);
         check("", &[]);

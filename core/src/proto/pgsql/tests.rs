@@ -350,4 +350,3 @@ fn garbage_never_panics_and_resyncs() {
     assert!(got.is_empty());
     assert!(stats.parse_errors >= 1);
 }
-
