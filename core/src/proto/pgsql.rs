@@ -22,9 +22,13 @@
 //! **Exchanges.** Every `Query`, `Sync` and `FunctionCall` the client sends
 //! opens an exchange that one ReadyForQuery closes; the records of an
 //! exchange carry its number (mod 16) in their flag bits `0xF0`, bit `0x08`
-//! says the record is a statement that was executed. At most [`MAX_CYCLES`]
-//! exchanges wait for their ReadyForQuery (deeper pipelines report the
-//! oldest as unanswered).
+//! says the record is a statement that was executed. Numbers are given in
+//! order, so the exchanges waiting for their ReadyForQuery are a run of
+//! consecutive numbers ending before the client's open one. At most
+//! [`MAX_CYCLES`] groups wait; a deeper pipeline merges its newest exchanges
+//! into the newest group, which then takes as many ReadyForQuery (pairing
+//! stays right unless an error makes the server skip statements inside a
+//! merged group).
 //!
 //! **Not transactions.** The startup phase (StartupMessage, authentication,
 //! parameters), CancelRequest, and SSLRequest/GSSENCRequest: when the server
@@ -79,8 +83,9 @@ impl Default for PgsqlConfig {
     }
 }
 
-/// Most exchanges (Query/Sync/FunctionCall) waiting for their ReadyForQuery.
-pub const MAX_CYCLES: usize = 8;
+/// Most groups of exchanges (Query/Sync/FunctionCall) waiting for their
+/// ReadyForQuery (one exchange each, unless the pipeline is deeper).
+pub const MAX_CYCLES: usize = 15;
 /// Largest message length accepted as plausible (the server's own limit
 /// for most messages is 1 GiB); a larger one is taken as garbage.
 pub const MAX_MESSAGE_LEN: u32 = 0x4000_0000;
@@ -236,7 +241,8 @@ pub struct PgsqlParser {
     /// may have been lost, so a result with no statement left in the
     /// oldest exchange belongs to a later one.
     server_gap: bool,
-    /// Exchanges waiting for their ReadyForQuery, oldest first.
+    /// Groups of exchanges waiting for their ReadyForQuery, oldest first:
+    /// how many ReadyForQuery each still takes (1 unless merged).
     ring: [u8; MAX_CYCLES],
     ring_start: u8,
     ring_len: u8,
@@ -300,39 +306,51 @@ impl PgsqlParser {
 
     // ---- exchanges -------------------------------------------------------
 
+    /// Number of the oldest group waiting for its ReadyForQuery (the open
+    /// exchange's when none waits).
     fn front_tag(&self) -> u8 {
-        if self.ring_len > 0 {
-            self.ring.get(self.ring_start as usize).copied().unwrap_or(self.open_tag)
-        } else {
-            self.open_tag
-        }
+        (self.open_tag + TAGS - self.ring_len) % TAGS
     }
 
+    /// Removes the oldest waiting group; returns its number.
     fn pop_cycle(&mut self) -> Option<u8> {
         if self.ring_len == 0 {
             return None;
         }
-        let t = self.ring.get(self.ring_start as usize).copied();
+        let t = self.front_tag();
         self.ring_start = ((self.ring_start as usize + 1) % MAX_CYCLES) as u8;
         self.ring_len -= 1;
-        t
+        Some(t)
     }
 
     /// The client finished an exchange (Query, Sync, FunctionCall).
     fn close_cycle(&mut self, ctx: &mut Ctx<'_, '_>) {
-        if self.ring_len as usize >= MAX_CYCLES {
-            // The server never closed the oldest one (or its ReadyForQuery
-            // was lost): report it now to keep exchange numbers unique.
-            if let Some(t) = self.pop_cycle() {
-                Self::flush_tag(ctx, t);
+        if (self.ring_len as usize) < MAX_CYCLES {
+            let idx = (self.ring_start as usize + self.ring_len as usize) % MAX_CYCLES;
+            if let Some(slot) = self.ring.get_mut(idx) {
+                *slot = 1;
+                self.ring_len += 1;
+                self.open_tag = (self.open_tag + 1) % TAGS;
+            }
+        } else {
+            // Pipeline deeper than the groups: the exchange joins the newest
+            // group (its records take that number), which now takes one
+            // more ReadyForQuery.
+            let newest = (self.open_tag + TAGS - 1) % TAGS;
+            let open = self.open_tag;
+            let mut guard = 1 << 16;
+            while guard > 0 {
+                guard -= 1;
+                let Some(h) = ctx.find(|s| s.flags & FLAG_RESPONSE_ONLY == 0 && tag_of(s.flags) == open) else { break };
+                if let Some(s) = ctx.slot(h) {
+                    s.flags = (s.flags & !TAG_MASK) | (newest << TAG_SHIFT);
+                }
+            }
+            let idx = (self.ring_start as usize + self.ring_len as usize + MAX_CYCLES - 1) % MAX_CYCLES;
+            if let Some(c) = self.ring.get_mut(idx) {
+                *c = c.saturating_add(1);
             }
         }
-        let idx = (self.ring_start as usize + self.ring_len as usize) % MAX_CYCLES;
-        if let Some(slot) = self.ring.get_mut(idx) {
-            *slot = self.open_tag;
-            self.ring_len += 1;
-        }
-        self.open_tag = (self.open_tag + 1) % TAGS;
         self.last = None;
         self.parsed = false;
         self.unattributed = 0;
@@ -837,8 +855,9 @@ impl PgsqlParser {
     /// waiting, the ReadyForQuery of the earlier ones was lost; they are
     /// reported (as unanswered) and the result goes to that statement.
     fn skip_lost_cycles(&mut self, ctx: &mut Ctx<'_, '_>) -> Option<Handle> {
-        let later = (1..self.ring_len as usize).find(|&i| {
-            let tag = self.ring.get((self.ring_start as usize + i) % MAX_CYCLES).copied().unwrap_or(TAGS);
+        let front = self.front_tag();
+        let later = (1..self.ring_len).find(|&i| {
+            let tag = (front + i) % TAGS;
             ctx.find(|s| s.flags & FLAG_EXECUTED != 0 && s.flags & FLAG_RESPONSE_ONLY == 0 && tag_of(s.flags) == tag)
                 .is_some()
         })?;
@@ -892,7 +911,10 @@ impl PgsqlParser {
                 }
                 self.ready_seen = true;
                 self.server_gap = false;
-                if let Some(tag) = self.pop_cycle() {
+                if let Some(c) = self.ring.get_mut(self.ring_start as usize).filter(|c| **c > 1 && self.ring_len > 0) {
+                    // A merged group: more of its exchanges are to end.
+                    *c -= 1;
+                } else if let Some(tag) = self.pop_cycle() {
                     Self::flush_tag(ctx, tag);
                 }
             }

@@ -10,7 +10,7 @@ use crate::stats::Stats;
 use crate::txn::{Detail, Protocol, Transaction};
 use heapless::{String, Vec};
 
-type Buf = Vec<u8, 1024>;
+type Buf = Vec<u8, 4096>;
 
 fn msg(out: &mut Buf, typ: u8, body: &[u8]) {
     out.push(typ).unwrap();
@@ -115,13 +115,13 @@ fn seen(t: &Transaction) -> Seen {
 
 /// Feeds `script` (direction, bytes) cut in pieces of `step` bytes; returns
 /// the transactions emitted, then those left open at close.
-fn run(cfg: &Config, script: &[(Direction, &[u8])], step: usize) -> (Vec<Seen, 16>, Stats) {
-    let mut slots: [PendingSlot; 8] = core::array::from_fn(|_| PendingSlot::default());
+fn run(cfg: &Config, script: &[(Direction, &[u8])], step: usize) -> (Vec<Seen, 32>, Stats) {
+    let mut slots: [PendingSlot; 32] = core::array::from_fn(|_| PendingSlot::default());
     let mut queues = [FlowQueue::EMPTY; 1];
     let mut pending = PendingPool::new(&mut slots, &mut queues);
     let mut stats = Stats::default();
     let meta = FlowMeta { protocol: Protocol::Pgsql, ..FlowMeta::default() };
-    let mut out: Vec<Seen, 16> = Vec::new();
+    let mut out: Vec<Seen, 32> = Vec::new();
     let mut sink = |t: &Transaction| out.push(seen(t)).unwrap();
     let mut p = PgsqlParser::new();
     let mut carry: [Vec<u8, 4096>; 2] = [Vec::new(), Vec::new()];
@@ -160,7 +160,7 @@ fn run(cfg: &Config, script: &[(Direction, &[u8])], step: usize) -> (Vec<Seen, 1
     (out, stats)
 }
 
-fn all_steps(cfg: &Config, script: &[(Direction, &[u8])]) -> Vec<Seen, 16> {
+fn all_steps(cfg: &Config, script: &[(Direction, &[u8])]) -> Vec<Seen, 32> {
     let (first, _) = run(cfg, script, 10_000);
     for step in 1..=9 {
         let (again, _) = run(cfg, script, step);
@@ -349,4 +349,46 @@ fn garbage_never_panics_and_resyncs() {
     let (got, stats) = run(&cfg, &[(C, b"\x01\x02garbage"), (S, b"\xff\xff\xff")], 2);
     assert!(got.is_empty());
     assert!(stats.parse_errors >= 1);
+}
+
+#[test]
+fn deep_pipeline_pairs_in_order() {
+    // 24 exchanges sent before any answer (deeper than MAX_CYCLES groups):
+    // statement i gets i % 4 rows.
+    let cfg = Config::default();
+    let mut q = Buf::new();
+    let mut r = Buf::new();
+    for i in 0..24 {
+        let mut b = Buf::new();
+        cstr(&mut b, "");
+        let mut text: String<16> = String::new();
+        core::fmt::write(&mut text, format_args!("select {i}")).unwrap();
+        cstr(&mut b, &text);
+        b.extend_from_slice(&[0, 0]).unwrap();
+        msg(&mut q, b'P', &b);
+        msg(&mut q, b'B', &[0, 0, 0, 0, 0, 0, 0, 0]);
+        msg(&mut q, b'E', &[0, 0, 0, 0, 0]);
+        msg(&mut q, b'S', b"");
+        msg(&mut r, b'1', b"");
+        msg(&mut r, b'2', b"");
+        for _ in 0..i % 4 {
+            data_row(&mut r, &[Some("x")]);
+        }
+        complete(&mut r, "SELECT");
+        ready(&mut r);
+    }
+    for step in [1, 5, 4096] {
+        let (got, stats) = run(&cfg, &[(C, &q), (S, &r)], step);
+        assert_eq!(got.len(), 24);
+        for (i, t) in got.iter().enumerate() {
+            let mut text: String<16> = String::new();
+            core::fmt::write(&mut text, format_args!("select {i}")).unwrap();
+            assert_eq!(
+                (t.query.as_str(), t.rows, t.status),
+                (text.as_str(), (i % 4) as u64, Status::Ok),
+                "step {step}"
+            );
+        }
+        assert_eq!(stats.unmatched_responses + stats.unmatched_requests, 0);
+    }
 }
