@@ -905,7 +905,10 @@ impl PgsqlParser {
                 self.row_keep = false;
             }
             b'Z' => {
-                if core::mem::take(&mut self.startup) && self.ring_len == 0 {
+                if core::mem::take(&mut self.startup) {
+                    // The first ReadyForQuery after a StartupMessage ends
+                    // the startup phase, even when the client already sent
+                    // its first query.
                     self.ready_seen = true;
                     return;
                 }

@@ -392,3 +392,24 @@ fn deep_pipeline_pairs_in_order() {
         assert_eq!(stats.unmatched_responses + stats.unmatched_requests, 0);
     }
 }
+
+#[test]
+fn query_sent_before_startup_completes() {
+    let cfg = Config::default();
+    let mut c = Buf::new();
+    c.extend_from_slice(&[0, 0, 0, 16, 0, 3, 0, 0]).unwrap();
+    cstr(&mut c, "user");
+    cstr(&mut c, "x");
+    c.push(0).unwrap();
+    query(&mut c, "select 1");
+    let mut r = Buf::new();
+    msg(&mut r, b'R', &[0, 0, 0, 0]);
+    msg(&mut r, b'S', b"a\0b\0");
+    msg(&mut r, b'K', &[0; 8]);
+    ready(&mut r);
+    complete(&mut r, "SELECT 1");
+    ready(&mut r);
+    let got = all_steps(&cfg, &[(C, &c), (S, &r)]);
+    assert_eq!(got.len(), 1);
+    assert_eq!((got[0].status, got[0].notes, got[0].bytes_in), (Status::Ok, 0, 14));
+}
