@@ -205,6 +205,8 @@ fn psql_session_statement_by_statement() {
     assert_eq!(got, want);
     let never = &docs[10];
     assert_eq!(s(never, &["notes"]), "[\"Unmatched request\"]");
+    assert_eq!(s(never, &["pgsql", "not_executed"]), "true");
+    assert_eq!(docs.iter().filter(|d| s(d, &["pgsql", "not_executed"]) == "true").count(), 1);
     assert!(never.get("responsetime").is_none());
     let dup = &docs[7];
     assert_eq!(s(dup, &["pgsql", "error_severity"]), "ERROR");

@@ -16,7 +16,7 @@
 //! `send_response`, a CSV rendering bounded by `max_rows` and
 //! `max_row_length`). ReadyForQuery ends the exchange: statements of it that
 //! got no answer (the server skips the rest after an error) are reported as
-//! unanswered, and a `Parse` that was never executed is dropped (unless it
+//! unanswered with `pgsql.not_executed`, and a `Parse` that was never executed is dropped (unless it
 //! failed, then its error is reported).
 //!
 //! **Exchanges.** Every `Query`, `Sync` and `FunctionCall` the client sends
@@ -357,14 +357,18 @@ impl PgsqlParser {
     }
 
     /// Reports every record of exchange `tag` still open: executed
-    /// statements as unanswered, Parse-only records are dropped.
-    fn flush_tag(ctx: &mut Ctx<'_, '_>, tag: u8) {
+    /// statements as unanswered, Parse-only records are dropped. `ended`:
+    /// the server ended the exchange (ReadyForQuery), so it skipped them.
+    fn flush_tag(ctx: &mut Ctx<'_, '_>, tag: u8, ended: bool) {
         let mut guard = 1 << 16;
         while guard > 0 {
             guard -= 1;
             let Some(h) = ctx.find(|s| s.flags & FLAG_RESPONSE_ONLY == 0 && tag_of(s.flags) == tag) else { break };
             let executed = ctx.slot(h).is_some_and(|s| s.flags & FLAG_EXECUTED != 0);
             if executed {
+                if let Some(x) = ctx.txn(h).and_then(pgsql).filter(|x| ended && !x.answered) {
+                    x.not_executed = true;
+                }
                 ctx.emit_unanswered(h, Notes::NO_RESPONSE);
             } else {
                 ctx.pending.release(h);
@@ -863,7 +867,7 @@ impl PgsqlParser {
         })?;
         for _ in 0..later {
             if let Some(tag) = self.pop_cycle() {
-                Self::flush_tag(ctx, tag);
+                Self::flush_tag(ctx, tag, false);
             }
         }
         self.find_target(ctx, true)
@@ -918,7 +922,7 @@ impl PgsqlParser {
                     // A merged group: more of its exchanges are to end.
                     *c -= 1;
                 } else if let Some(tag) = self.pop_cycle() {
-                    Self::flush_tag(ctx, tag);
+                    Self::flush_tag(ctx, tag, true);
                 }
             }
             _ => {}

@@ -74,6 +74,9 @@ impl Serialize for Section<'_> {
             m.serialize_entry("notice_severity", &x.s(x.notice_severity))?;
             m.serialize_entry("notice_message", &x.s(x.notice_message))?;
         }
+        if x.not_executed {
+            m.serialize_entry("not_executed", &true)?;
+        }
         if x.unknown_statement {
             m.serialize_entry("unknown_statement", &true)?;
         }

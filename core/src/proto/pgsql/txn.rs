@@ -76,6 +76,10 @@ pub struct PgsqlTxn {
     pub notice_severity: Span,
     /// COPY direction, when the statement was a COPY.
     pub copy: CopyMode,
+    /// The server ended the exchange without running this statement (it
+    /// skips the rest of a Query, or of a pipeline up to Sync, after an
+    /// error).
+    pub not_executed: bool,
     /// The extended-protocol statement was parsed in an earlier exchange
     /// (a named prepared statement): its text is not known.
     pub unknown_statement: bool,
@@ -108,6 +112,7 @@ impl PgsqlTxn {
             notice_message,
             notice_severity,
             copy,
+            not_executed,
             unknown_statement,
             response,
             csv_started,
@@ -123,6 +128,7 @@ impl PgsqlTxn {
         *iserror = false;
         *notices = 0;
         *copy = CopyMode::None;
+        *not_executed = false;
         *unknown_statement = false;
         *csv_started = false;
         *csv_rows = 0;
