@@ -16,8 +16,11 @@
 //! `send_response`, a CSV rendering bounded by `max_rows` and
 //! `max_row_length`). ReadyForQuery ends the exchange: statements of it that
 //! got no answer (the server skips the rest after an error) are reported as
-//! unanswered with `pgsql.not_executed`, and a `Parse` that was never executed is dropped (unless it
-//! failed, then its error is reported).
+//! unanswered with `pgsql.not_executed`, and a `Parse` that was never
+//! executed is dropped (unless it failed, then its error is reported). A
+//! result with no statement waiting (capture started mid-exchange, request
+//! lost) is counted in `unmatched_responses`, not reported: nothing in it
+//! names its statement, so a guess could only double-count.
 //!
 //! **Exchanges.** Every `Query`, `Sync` and `FunctionCall` the client sends
 //! opens an exchange that one ReadyForQuery closes; the records of an
