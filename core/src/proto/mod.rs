@@ -116,6 +116,12 @@ impl Ctx<'_, '_> {
         last
     }
 
+    /// Frees the record behind `h` without reporting it (a request that
+    /// turned out not to be a transaction, e.g. a Parse never executed).
+    pub fn discard(&mut self, h: Handle) {
+        self.pending.release(h);
+    }
+
     /// Reports `h` as a request that got no response, noting `why`.
     pub fn emit_unanswered(&mut self, h: Handle, why: Notes) {
         emit_unanswered(self.pending, self.stats, self.sink, h, why);

@@ -374,7 +374,7 @@ impl PgsqlParser {
                 }
                 ctx.emit_unanswered(h, Notes::NO_RESPONSE);
             } else {
-                ctx.pending.release(h);
+                ctx.discard(h);
             }
         }
     }
@@ -1237,7 +1237,7 @@ impl Analyzer for PgsqlParser {
         while guard > 0 {
             guard -= 1;
             let Some(h) = ctx.find(|s| s.flags & (FLAG_EXECUTED | FLAG_RESPONSE_ONLY) == 0) else { break };
-            ctx.pending.release(h);
+            ctx.discard(h);
         }
     }
 }
