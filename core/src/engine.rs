@@ -417,6 +417,18 @@ impl<'a> Engine<'a> {
             ),
             None => Accept::Held,
         };
+        // This direction's start was lost although the connection's start
+        // was captured (the other side's SYN was seen): its first bytes
+        // may be mid-message. (When the capture joined the whole connection
+        // mid-way, analyzers start at the first bytes, as Packetbeat does,
+        // and resynchronise if those do not parse.)
+        let joined = self.flows.get_mut(idx).is_some_and(|s| {
+            let other_syn = s.tcp.get(o).is_some_and(|t| t.saw_syn());
+            s.tcp.get_mut(d).is_some_and(|t| t.take_joined_mid_stream()) && other_syn
+        });
+        if joined {
+            self.with_analyzer(idx, ts, sink, |parser, ctx, _, _| parser.on_gap(ctx, dir, 0));
+        }
         if let Accept::Deliver { skip } = accept {
             self.deliver(idx, dir, payload.get(skip..).unwrap_or(&[]), ts, sink);
         }

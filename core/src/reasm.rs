@@ -97,6 +97,10 @@ pub struct StreamDir {
     last_ack: Option<u32>,
     /// Capture time of the bytes handed out last by `drain`.
     drained_ts: u64,
+    /// The direction started without a SYN and the analyzer was not told yet.
+    joined_mid_stream: bool,
+    /// The direction started with a SYN (its beginning was captured).
+    saw_syn: bool,
 }
 
 impl Default for StreamDir {
@@ -129,6 +133,8 @@ impl StreamDir {
             carry: NONE,
             last_ack: None,
             drained_ts: 0,
+            joined_mid_stream: false,
+            saw_syn: false,
         }
     }
 
@@ -136,6 +142,17 @@ impl StreamDir {
     /// (how much of the other direction their sender had received).
     pub fn last_ack(&self) -> Option<u32> {
         self.last_ack
+    }
+
+    /// True once if this direction was first seen without a SYN (the
+    /// capture joined the connection mid-stream).
+    pub fn take_joined_mid_stream(&mut self) -> bool {
+        core::mem::take(&mut self.joined_mid_stream)
+    }
+
+    /// True when the direction started with a SYN.
+    pub fn saw_syn(&self) -> bool {
+        self.saw_syn
     }
 
     /// Capture time (µs) of the bytes `drain` handed out last.
@@ -175,6 +192,9 @@ impl StreamDir {
         if !self.started {
             self.started = true;
             self.next_seq = data_seq;
+            // Joined mid-stream: the first bytes need not start a message.
+            self.joined_mid_stream = !syn;
+            self.saw_syn = syn;
         }
         let len = payload.len().min(i32::MAX as usize) as u32;
         if fin && !self.fin_pending {

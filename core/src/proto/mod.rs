@@ -193,7 +193,9 @@ pub(crate) fn emit_unanswered(
 pub trait Analyzer {
     /// In-order bytes of direction `dir`; returns the number consumed.
     fn on_data(&mut self, ctx: &mut Ctx<'_, '_>, dir: Direction, data: &[u8], full: bool) -> usize;
-    /// `len` bytes of direction `dir` were lost.
+    /// `len` bytes of direction `dir` were lost. `len == 0` means an unknown
+    /// amount: the capture joined the connection mid-stream (no SYN seen for
+    /// this direction), so the next bytes need not start a message.
     fn on_gap(&mut self, ctx: &mut Ctx<'_, '_>, dir: Direction, len: u32);
     /// Direction `dir` ended (FIN reached in sequence).
     fn on_fin(&mut self, ctx: &mut Ctx<'_, '_>, dir: Direction);
