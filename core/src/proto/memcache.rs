@@ -57,7 +57,7 @@ use crate::pending::{Handle, PendingSlot, FLAG_REQUEST_DONE, FLAG_RESPONSE_ONLY,
 use crate::pool::BLOCK_SIZE;
 use crate::proto::{Analyzer, Ctx};
 use crate::text::{find_byte, Span};
-use crate::time::{Duration, Timestamp};
+use crate::time::Duration;
 use crate::txn::{Detail, Notes, Status, Transaction, Transport};
 use text::{Reply, Syntax};
 
@@ -378,10 +378,8 @@ impl MemcacheParser {
     fn begin_request(&mut self, ctx: &mut Ctx<'_, '_>, binary: bool, raw_len: usize) -> Option<Handle> {
         let ts = ctx.ts;
         let h = ctx.begin(ts)?;
-        let udp_id = {
-            let s = self.side(Direction::ToServer);
-            s.udp_active.then_some(s.udp_id)
-        };
+        let udp = ctx.meta.transport == Transport::Udp;
+        let udp_id = udp.then_some(self.side(Direction::ToServer).udp_id);
         if let Some(t) = ctx.txn(h) {
             MemcacheTxn::init(t);
             if let Some(m) = mc(t) {
@@ -1277,8 +1275,8 @@ fn apply_request(
         Syntax::FlushAll => m.request.exptime = t.next().and_then(text::parse_i64),
         Syntax::RawArgs => m.request.raw_args = Some(m.text.push(args)),
         Syntax::Verbosity => {
-            m.request.verbosity = t.next().and_then(crate::text::parse_u64);
-            info.malformed = m.request.verbosity.is_none();
+            m.request.value = t.next().and_then(crate::text::parse_u64);
+            info.malformed = m.request.value.is_none();
         }
         Syntax::Plain | Syntax::Quit => {}
         Syntax::Slabs => {
@@ -1291,7 +1289,7 @@ fn apply_request(
                 }
                 b"automove" => {
                     m.request.command = Command::SlabsAutomove;
-                    m.request.automove = t.next().and_then(crate::text::parse_u64);
+                    m.request.value = t.next().and_then(crate::text::parse_u64);
                 }
                 _ => unknown_request(m, line, parseunknown, &mut info),
             }
@@ -1303,7 +1301,7 @@ fn apply_request(
                 b"disable" => m.request.command = Command::LruDisable,
                 b"sleep" => {
                     m.request.command = Command::LruSleep;
-                    m.request.sleep_us = t.next().and_then(crate::text::parse_u64);
+                    m.request.value = t.next().and_then(crate::text::parse_u64);
                 }
                 b"tocrawl" => {
                     m.request.command = Command::LruToCrawl;
@@ -1348,7 +1346,7 @@ fn request_extras(r: &mut Msg, opcode: u8, x: &[u8]) {
         }
         // Flush (+quiet), Touch, GAT family: expiration.
         0x08 | 0x18 | 0x1c | 0x1d | 0x1e | 0x23 | 0x24 => r.exptime = u32_at(0).map(i64::from),
-        0x1b => r.verbosity = u32_at(0).map(u64::from),
+        0x1b => r.value = u32_at(0).map(u64::from),
         _ => {}
     }
 }
@@ -1520,73 +1518,71 @@ impl Analyzer for MemcacheParser {
         let be16 = |i: usize| u16::from_be_bytes([hdr.get(i).copied().unwrap_or(0), hdr.get(i + 1).copied().unwrap_or(0)]);
         let (id, seq, total) = (be16(0), be16(2), be16(4).max(1));
         let s = *self.side(dir);
-        let same = s.udp_active && s.udp_id == id;
-        if !same {
-            if s.udp_active {
-                // A new message while the last one is incomplete.
-                if s.msg.is_some() {
-                    self.abort(ctx, dir, gap_note(dir));
+        let open = s.msg.is_some() || s.phase != Phase::Idle;
+        if seq == 0 && !(s.udp_active && s.udp_id == id) {
+            // A new UDP message. memcached sends a reply naming several keys
+            // as several messages with the same request id: those continue
+            // the reply in progress.
+            let same_id = s.udp_id == id && (open || s.udp_skip);
+            if !same_id {
+                if open {
+                    let note = if s.udp_active { gap_note(dir) } else { Notes::RESPONSE_INCOMPLETE };
+                    self.abort(ctx, dir, note);
                 }
-                if s.stats_open {
-                    self.abort(ctx, dir, Notes::RESPONSE_INCOMPLETE);
+                let side = self.side(dir);
+                *side = Side { binary: side.binary, ..Side::NEW };
+                if dir == Direction::ToClient {
+                    self.udp_rec =
+                        ctx.find(|sl| awaiting(sl) && mc_ref(sl).is_some_and(|m| m.udp_id == Some(id)));
                 }
             }
             let side = self.side(dir);
-            *side = Side { binary: side.binary, ..Side::NEW };
             side.udp_active = true;
             side.udp_id = id;
-            side.udp_total = total;
             side.udp_next = 0;
-            if dir == Direction::ToClient {
-                let rec = ctx.find(|sl| awaiting(sl) && mc_ref(sl).is_some_and(|m| m.udp_id == Some(id)));
-                self.udp_rec = rec;
-            }
-        }
-        let s = *self.side(dir);
-        if seq != s.udp_next {
-            if seq < s.udp_next {
+            side.udp_total = total;
+        } else if !(s.udp_active && s.udp_id == id && seq == s.udp_next) {
+            if s.udp_active && s.udp_id == id && seq < s.udp_next {
                 // A duplicate datagram.
                 return;
             }
             // A datagram of this message is missing (or reordered): the
-            // message cannot be parsed on.
+            // message cannot be parsed on; the rest of it is skipped.
             let note = gap_note(dir);
-            if s.msg.is_some() {
+            if open {
                 self.abort(ctx, dir, note);
-            } else if let Some(h) = self.udp_rec.filter(|_| dir == Direction::ToClient) {
-                if let Some(t) = ctx.txn(h) {
+            } else if dir == Direction::ToClient {
+                let rec = ctx.find(|sl| awaiting(sl) && mc_ref(sl).is_some_and(|m| m.udp_id == Some(id)));
+                if let Some(t) = rec.and_then(|h| ctx.txn(h)) {
                     t.notes.insert(note);
                 }
             }
             let side = self.side(dir);
+            *side = Side { binary: side.binary, ..Side::NEW };
             side.udp_skip = true;
+            side.udp_active = seq.saturating_add(1) < total;
+            side.udp_id = id;
             side.udp_next = seq.saturating_add(1);
+            side.udp_total = total;
             ctx.stats.stream_bytes_skipped += payload.len() as u64;
             return;
         }
         let side = self.side(dir);
         side.udp_next = seq.saturating_add(1);
+        let last = side.udp_next >= side.udp_total;
+        if last {
+            side.udp_active = false;
+        }
         if side.udp_skip {
             ctx.stats.stream_bytes_skipped += payload.len() as u64;
             return;
         }
-        let last = seq.saturating_add(1) >= s.udp_total;
-        self.feed_udp(ctx, dir, payload, last);
-        if last {
-            // The message is over: whatever is still open is incomplete.
-            let s = *self.side(dir);
-            if s.msg.is_some() {
-                let note = if dir == Direction::ToServer { Notes::REQUEST_MALFORMED } else { Notes::RESPONSE_INCOMPLETE };
-                if !(s.stats_open && s.phase == Phase::Idle) {
-                    self.abort(ctx, dir, note);
-                } else {
-                    // A binary stats reply split over several UDP messages is
-                    // not expected: report what came.
-                    self.finish_reply(ctx);
-                }
-            }
-            let side = self.side(dir);
-            *side = Side { binary: side.binary, ..Side::NEW };
+        // A request must fit in its UDP message; a reply may go on in the
+        // next message with the same request id.
+        let force = last && dir == Direction::ToServer;
+        self.feed_udp(ctx, dir, payload, force);
+        if force && self.side(dir).msg.is_some() {
+            self.abort(ctx, dir, Notes::REQUEST_MALFORMED);
         }
     }
 }

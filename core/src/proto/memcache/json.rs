@@ -8,7 +8,7 @@ use core::fmt;
 
 use serde::ser::{Serialize, SerializeMap, SerializeSeq, Serializer};
 
-use super::txn::{opcode_info, status_name, Kind, MemcacheTxn, Msg, Stat};
+use super::txn::{opcode_info, status_name, Command, Kind, MemcacheTxn, Msg, Stat};
 use crate::text::Span;
 
 /// Writes `"memcache": {...}` into `m`.
@@ -190,22 +190,18 @@ impl Serialize for MsgJson<'_> {
             m.serialize_entry("initial", &v)?;
         }
         if let Some(v) = g.value {
-            m.serialize_entry("value", &v)?;
-        }
-        if let Some(v) = g.verbosity {
-            m.serialize_entry("verbosity", &v)?;
-        }
-        if let Some(v) = g.sleep_us {
-            m.serialize_entry("sleep_us", &v)?;
+            match g.command {
+                Command::Verbosity => m.serialize_entry("verbosity", &v)?,
+                Command::LruSleep => m.serialize_entry("sleep_us", &v)?,
+                Command::SlabsAutomove => m.serialize_entry("automove", &Automove(v))?,
+                _ => m.serialize_entry("value", &v)?,
+            }
         }
         if let Some(v) = g.source_class {
             m.serialize_entry("source_class", &v)?;
         }
         if let Some(v) = g.dest_class {
             m.serialize_entry("dest_class", &v)?;
-        }
-        if let Some(v) = g.automove {
-            m.serialize_entry("automove", &Automove(v))?;
         }
         if let Some(v) = g.noreply {
             m.serialize_entry("noreply", &v)?;

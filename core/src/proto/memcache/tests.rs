@@ -8,6 +8,7 @@ use crate::pending::{FlowQueue, PendingPool};
 use crate::pool::{Block, BlockPool, NONE};
 use crate::proto::feed;
 use crate::stats::Stats;
+use crate::time::Timestamp;
 use crate::txn::Protocol;
 
 type Out = heapless::Vec<Transaction, 24>;
@@ -431,3 +432,4 @@ fn arbitrary_bytes_do_not_panic() {
         }
     }
 }
+

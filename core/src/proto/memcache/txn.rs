@@ -9,7 +9,7 @@ use crate::text::{Lossy, Span, TextBuf};
 /// stats names and values, error messages, version strings and unknown
 /// command lines of the request and the response together. What does not
 /// fit is cut and the transaction is flagged truncated.
-pub const MEMCACHE_TEXT_CAP: usize = 3072;
+pub const MEMCACHE_TEXT_CAP: usize = 2944;
 /// Most keys kept per message (a `get` may name many more; the rest are
 /// counted in `keys_total` and the transaction is flagged truncated).
 pub const MAX_KEYS: usize = 24;
@@ -18,7 +18,7 @@ pub const MAX_KEYS: usize = 24;
 pub const MAX_VALUES: usize = 8;
 /// Most `stats` entries kept per response (further entries are dropped and
 /// the transaction is flagged truncated).
-pub const MAX_STATS: usize = 64;
+pub const MAX_STATS: usize = 96;
 /// Bytes of a message cut between two UDP datagrams that are kept until the
 /// next datagram completes them (a text line or a binary header). Longer
 /// pieces are dropped and counted in `stream_bytes_skipped`.
@@ -366,18 +366,15 @@ pub struct Msg {
     pub delta: Option<u64>,
     /// Binary counter initial value.
     pub initial: Option<u64>,
-    /// Counter result (responses) or `lru_crawler tocrawl` argument.
+    /// The numeric argument or result of the command, written under the
+    /// name that command uses: `value` (counter results, `lru_crawler
+    /// tocrawl`), `verbosity`, `sleep_us` (`lru_crawler sleep`) or
+    /// `automove` (`slabs automove`, as a mode name).
     pub value: Option<u64>,
-    /// `verbosity` level.
-    pub verbosity: Option<u64>,
-    /// `lru_crawler sleep` argument.
-    pub sleep_us: Option<u64>,
     /// `slabs reassign` source class.
     pub source_class: Option<i64>,
     /// `slabs reassign` destination class.
     pub dest_class: Option<i64>,
-    /// `slabs automove` mode.
-    pub automove: Option<u64>,
     /// Text requests: `noreply` given (for commands that take it).
     pub noreply: Option<bool>,
     /// Binary requests: quiet opcode.
@@ -415,11 +412,8 @@ impl Msg {
             delta,
             initial,
             value,
-            verbosity,
-            sleep_us,
             source_class,
             dest_class,
-            automove,
             noreply,
             quiet,
             raw_args,
@@ -443,7 +437,7 @@ impl Msg {
         *exptime = None;
         *noreply = None;
         *quiet = false;
-        for x in [cas, delta, initial, value, verbosity, sleep_us, automove] {
+        for x in [cas, delta, initial, value] {
             *x = None;
         }
         *source_class = None;
