@@ -1482,6 +1482,19 @@ impl Analyzer for MemcacheParser {
                 s.resync = true;
                 s.gap_pending = true;
             }
+            // A multi-part reply stays open: what follows the gap may still
+            // belong to it (more VALUE/STAT lines or Stat replies, then the
+            // end), and must not be taken for replies to later requests.
+            Phase::Multi | Phase::Data | Phase::DataEnd if dir == Direction::ToClient && s.msg.is_some() && !s.binary => {
+                s.phase = Phase::Multi;
+                // The gap may have ended inside a line.
+                s.skip_line = true;
+            }
+            _ if dir == Direction::ToClient && s.msg.is_some() && s.binary && (s.stats_open || s.opcode == 0x10) => {
+                s.phase = Phase::Idle;
+                s.stats_open = true;
+                s.resync = true;
+            }
             _ => {
                 self.abort(ctx, dir, note);
                 let s = self.side(dir);
@@ -1519,6 +1532,21 @@ impl Analyzer for MemcacheParser {
         let (id, seq, total) = (be16(0), be16(2), be16(4).max(1));
         let s = *self.side(dir);
         let open = s.msg.is_some() || s.phase != Phase::Idle;
+        // A reply with the id of the previous one whose request no longer
+        // waits is a duplicate (`udp_total` is 0 until a message was seen).
+        // Requests are not judged this way: clients may reuse ids.
+        let repeat = seq == 0 && !s.udp_active && s.udp_total > 0 && s.udp_id == id;
+        if dir == Direction::ToServer && seq == 0 && !s.udp_active && !open {
+            // A request id that is still waiting for its reply: the client
+            // sent the same request again (a retry, or a duplicate in the
+            // capture). It is one request, as in Packetbeat.
+            let waiting = ctx.find(|sl| {
+                awaiting(sl) && sl.flags & FLAG_REQUEST_DONE != 0 && mc_ref(sl).is_some_and(|m| m.udp_id == Some(id))
+            });
+            if waiting.is_some() {
+                return;
+            }
+        }
         if seq == 0 && !(s.udp_active && s.udp_id == id) {
             // A new UDP message. memcached sends a reply naming several keys
             // as several messages with the same request id: those continue
@@ -1534,6 +1562,10 @@ impl Analyzer for MemcacheParser {
                 if dir == Direction::ToClient {
                     self.udp_rec =
                         ctx.find(|sl| awaiting(sl) && mc_ref(sl).is_some_and(|m| m.udp_id == Some(id)));
+                    if self.udp_rec.is_none() && repeat {
+                        // The same reply again (a duplicate in the capture).
+                        self.side(dir).udp_skip = true;
+                    }
                 }
             }
             let side = self.side(dir);
