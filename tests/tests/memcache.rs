@@ -90,12 +90,12 @@ fn text_tcp_commands() {
     assert_eq!(s(incr[2], &["status"]), "Client Error");
     assert!(s(incr[2], &["memcache", "response", "error_msg"]).contains("non-numeric"));
     assert_eq!(incr[3]["memcache"]["request"]["noreply"], true);
-    assert_eq!(s(&by_command(&d, "decr")[0], &["memcache", "response", "value"]), "12");
+    assert_eq!(s(by_command(&d, "decr")[0], &["memcache", "response", "value"]), "12");
     let stats = by_command(&d, "stats");
     assert_eq!(s(stats[0], &["memcache", "request", "raw_args"]), "");
     assert_eq!(s(stats[1], &["memcache", "request", "raw_args"]), "slabs");
-    assert_eq!(stats[0]["memcache"]["response"]["stats"].as_array().unwrap().len(), 92.min(96));
-    assert!(s(&by_command(&d, "version")[0], &["memcache", "response", "version"]).starts_with("1."));
+    assert_eq!(stats[0]["memcache"]["response"]["stats"].as_array().unwrap().len(), 92);
+    assert!(s(by_command(&d, "version")[0], &["memcache", "response", "version"]).starts_with("1."));
     assert_eq!(by_command(&d, "verbosity")[0]["memcache"]["request"]["verbosity"], 1);
     let unknown = by_command(&d, "UNKNOWN")[0];
     assert_eq!(s(unknown, &["memcache", "request", "line"]), "bogus_command");
@@ -314,8 +314,11 @@ proptest! {
 /// An Ethernet/IPv4 frame 10.0.0.1:40000 <-> 10.0.0.2:11211 (TCP without
 /// handshake, in sequence per direction; or UDP).
 fn frame(to_server: bool, udp: bool, payload: &[u8], seq: &mut [u32; 2]) -> Vec<u8> {
-    let (src, dst, sp, dp) =
-        if to_server { ([10, 0, 0, 1], [10, 0, 0, 2], 40000u16, 11211u16) } else { ([10, 0, 0, 2], [10, 0, 0, 1], 11211, 40000) };
+    let (src, dst, sp, dp) = if to_server {
+        ([10, 0, 0, 1], [10, 0, 0, 2], 40000u16, 11211u16)
+    } else {
+        ([10, 0, 0, 2], [10, 0, 0, 1], 11211, 40000)
+    };
     let l4 = if udp { 8 } else { 20 };
     let total = 20 + l4 + payload.len();
     let mut f = vec![0u8; 12];

@@ -417,9 +417,8 @@ impl MemcacheParser {
         } else if let Some((op, opaque)) = bin {
             let h = ctx.find(|s| {
                 awaiting(s)
-                    && mc_ref(s).is_some_and(|m| {
-                        m.request.binary && m.request.opaque == opaque && m.request.opcode == op
-                    })
+                    && mc_ref(s)
+                        .is_some_and(|m| m.request.binary && m.request.opaque == opaque && m.request.opcode == op)
             });
             if let Some(h) = h {
                 pass_over(ctx, h, false);
@@ -1008,7 +1007,8 @@ impl MemcacheParser {
             }
             ValueUse::Version | ValueUse::ErrorMsg => {
                 if let Some(m) = self.cur(ctx, dir) {
-                    let field = if s.value_use == ValueUse::Version { m.response.version } else { m.response.error_msg };
+                    let field =
+                        if s.value_use == ValueUse::Version { m.response.version } else { m.response.error_msg };
                     let t = m.text.extend(field.unwrap_or(Span::EMPTY), bytes);
                     if s.value_use == ValueUse::Version {
                         m.response.version = Some(t);
@@ -1413,8 +1413,11 @@ impl Analyzer for MemcacheParser {
                         self.data_done(ctx, dir);
                     } else {
                         // memcached would complain about a bad data chunk.
-                        let note =
-                            if dir == Direction::ToServer { Notes::REQUEST_MALFORMED } else { Notes::RESPONSE_MALFORMED };
+                        let note = if dir == Direction::ToServer {
+                            Notes::REQUEST_MALFORMED
+                        } else {
+                            Notes::RESPONSE_MALFORMED
+                        };
                         self.mark(ctx, dir, note, false);
                         self.data_done(ctx, dir);
                     }
@@ -1485,7 +1488,9 @@ impl Analyzer for MemcacheParser {
             // A multi-part reply stays open: what follows the gap may still
             // belong to it (more VALUE/STAT lines or Stat replies, then the
             // end), and must not be taken for replies to later requests.
-            Phase::Multi | Phase::Data | Phase::DataEnd if dir == Direction::ToClient && s.msg.is_some() && !s.binary => {
+            Phase::Multi | Phase::Data | Phase::DataEnd
+                if dir == Direction::ToClient && s.msg.is_some() && !s.binary =>
+            {
                 s.phase = Phase::Multi;
                 // The gap may have ended inside a line.
                 s.skip_line = true;
@@ -1528,7 +1533,8 @@ impl Analyzer for MemcacheParser {
             ctx.stats.parse_errors += 1;
             return;
         };
-        let be16 = |i: usize| u16::from_be_bytes([hdr.get(i).copied().unwrap_or(0), hdr.get(i + 1).copied().unwrap_or(0)]);
+        let be16 =
+            |i: usize| u16::from_be_bytes([hdr.get(i).copied().unwrap_or(0), hdr.get(i + 1).copied().unwrap_or(0)]);
         let (id, seq, total) = (be16(0), be16(2), be16(4).max(1));
         let s = *self.side(dir);
         let open = s.msg.is_some() || s.phase != Phase::Idle;
@@ -1560,8 +1566,7 @@ impl Analyzer for MemcacheParser {
                 let side = self.side(dir);
                 *side = Side { binary: side.binary, ..Side::NEW };
                 if dir == Direction::ToClient {
-                    self.udp_rec =
-                        ctx.find(|sl| awaiting(sl) && mc_ref(sl).is_some_and(|m| m.udp_id == Some(id)));
+                    self.udp_rec = ctx.find(|sl| awaiting(sl) && mc_ref(sl).is_some_and(|m| m.udp_id == Some(id)));
                     if self.udp_rec.is_none() && repeat {
                         // The same reply again (a duplicate in the capture).
                         self.side(dir).udp_skip = true;

@@ -96,13 +96,13 @@ capture() {
 }
 
 capture text_tcp_commands tcp text text_tcp \
-    "one connection: flush_all, set x3, get with 5 keys (3 hits), get miss, gets, cas ok/EXISTS, add, replace, append, prepend, incr/decr (+NOT_FOUND, +CLIENT_ERROR), touch, delete, version, verbosity, stats, stats slabs, an unknown command (ERROR), 8 noreply commands (set add append incr touch delete flush_all, no reply), get of 3 keys, flush_all 0, quit (no reply)"
+    "one connection: flush_all, set x3, get with 5 keys (3 hits), get miss, gets, cas ok/EXISTS, add, replace, append, prepend, incr/decr (+NOT_FOUND, +CLIENT_ERROR), touch, delete, version, verbosity, stats, stats slabs, an unknown command (ERROR), 7 noreply commands (set add append incr touch delete flush_all, no reply), get of 3 keys, flush_all 0, quit (no reply)"
 capture text_tcp_many_keys tcp text text_many_keys \
     "30 sets of 2048-byte values, then one get naming 60 keys (30 hits, reply ~63 KB over many segments), gets of 5 keys, quit (no reply)"
 capture binary_tcp_commands tcp binary binary_tcp \
     "one connection: flush, set, add (exists), replace (+miss), append, prepend, get, getk, get miss, incr x2, decr, touch, delete (+miss), version, 5 getkq (2 hits) + noop, 3 setq + failing addq + noop, stat (one reply per entry, empty terminator), noop, quitq (no reply)"
 capture text_udp_commands udp text text_udp \
-    "UDP frame header, one request id per request: set, set of 3000 bytes, get of 3 keys (reply in 3 datagrams), incr miss, set, incr, set noreply, delete noreply (no replies), get, version, stats (reply in 2 datagrams)"
+    "UDP frame header, one request id per request: set, set of 3000 bytes, get of 3 keys (reply in 2 UDP messages of 1 and 3 datagrams, same request id), incr miss, set, incr, set noreply, delete noreply (no replies), get of 2 keys (an empty 0-datagram message for the miss, then the hit), version, stats (2 datagrams)"
 capture binary_udp_commands udp binary binary_udp \
     "binary over UDP: set, getk, get miss, incr, setq (quiet, no reply), version, noop"
 

@@ -88,7 +88,6 @@ fn run(cfg: &Config, transport: Transport, steps: &[Step<'_>], chunk: usize) -> 
             pool.free(c);
         }
     }
-    drop(ctx);
     (out, stats)
 }
 
@@ -197,7 +196,17 @@ fn text_cut_anywhere() {
     }
 }
 
-fn bin(magic: u8, op: u8, key: &[u8], extras: &[u8], value: &[u8], opaque: u32, status: u16, cas: u64) -> heapless::Vec<u8, 512> {
+#[allow(clippy::too_many_arguments)]
+fn bin(
+    magic: u8,
+    op: u8,
+    key: &[u8],
+    extras: &[u8],
+    value: &[u8],
+    opaque: u32,
+    status: u16,
+    cas: u64,
+) -> heapless::Vec<u8, 512> {
     let mut v = heapless::Vec::new();
     v.push(magic).unwrap();
     v.push(op).unwrap();
@@ -432,4 +441,3 @@ fn arbitrary_bytes_do_not_panic() {
         }
     }
 }
-

@@ -193,7 +193,10 @@ mod tests {
             Reply::Value { key: b"k", flags: Some(5), bytes: Some(2), cas: Some(77) }
         );
         assert_eq!(classify_reply(b"STAT version 1.6.18"), Reply::Stat { name: b"version", value: b"1.6.18" });
-        assert_eq!(classify_reply(b"STAT libevent 2.1 beta x"), Reply::Stat { name: b"libevent", value: b"2.1 beta x" });
+        assert_eq!(
+            classify_reply(b"STAT libevent 2.1 beta x"),
+            Reply::Stat { name: b"libevent", value: b"2.1 beta x" }
+        );
         assert_eq!(classify_reply(b"2"), Reply::Counter(2));
         assert_eq!(classify_reply(b"18446744073709551615"), Reply::Counter(u64::MAX));
         assert_eq!(classify_reply(b"184467440737095516150"), Reply::Unknown);

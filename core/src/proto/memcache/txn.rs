@@ -211,19 +211,7 @@ impl Command {
 /// Binary opcodes that ask the server to answer only on error (stores) or
 /// only on a hit (gets): a request may go unanswered and still be fine.
 pub fn is_quiet_opcode(op: u8) -> bool {
-    matches!(
-        op,
-        0x09 | 0x0d
-            | 0x11..=0x1a
-            | 0x1e
-            | 0x24
-            | 0x32
-            | 0x34
-            | 0x36
-            | 0x38
-            | 0x3a
-            | 0x3c
-    )
+    matches!(op, 0x09 | 0x0d | 0x11..=0x1a | 0x1e | 0x24 | 0x32 | 0x34 | 0x36 | 0x38 | 0x3a | 0x3c)
 }
 
 /// The name (Packetbeat's), command and classification of a binary opcode.
