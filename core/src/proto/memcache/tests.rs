@@ -441,3 +441,52 @@ fn arbitrary_bytes_do_not_panic() {
         }
     }
 }
+
+#[test]
+fn udp_reply_in_several_messages() {
+    // memcached sends a multi-key reply as one UDP message per item, all
+    // with the request's id, and an empty (0-datagram) message for a miss.
+    let mut q: heapless::Vec<u8, 64> = heapless::Vec::new();
+    q.extend_from_slice(&[0, 4, 0, 0, 0, 1, 0, 0]).unwrap();
+    q.extend_from_slice(b"get a nokey b\r\n").unwrap();
+    let mut r1: heapless::Vec<u8, 64> = heapless::Vec::new();
+    r1.extend_from_slice(&[0, 4, 0, 0, 0, 1, 0, 0]).unwrap();
+    r1.extend_from_slice(b"VALUE a 0 1\r\nx\r\n").unwrap();
+    let empty = [0u8, 4, 0, 0, 0, 0, 0, 0];
+    let mut r2: heapless::Vec<u8, 64> = heapless::Vec::new();
+    r2.extend_from_slice(&[0, 4, 0, 0, 0, 1, 0, 0]).unwrap();
+    r2.extend_from_slice(b"VALUE b 0 2\r\nyy\r\nEND\r\n").unwrap();
+    let steps = [
+        Step::Dgram(Direction::ToServer, &q),
+        Step::Dgram(Direction::ToClient, &r1),
+        Step::Dgram(Direction::ToClient, &empty),
+        Step::Dgram(Direction::ToClient, &r2),
+        // The same reply again: a duplicate, not a reply without request.
+        Step::Dgram(Direction::ToClient, &r2),
+    ];
+    let (out, stats) = run(&cfg(), Transport::Udp, &steps, 4096);
+    assert_eq!(out.len(), 1);
+    assert_eq!(keys(&out[0], false).as_slice(), &[&b"a"[..], b"b"]);
+    assert_eq!(m(&out[0]).response.bytes, Some(3));
+    assert_eq!(out[0].status, Status::Ok);
+    assert!(out[0].notes.is_empty());
+    assert_eq!(stats.unmatched_responses, 0);
+}
+
+#[test]
+fn gap_inside_a_stats_reply_keeps_it_whole() {
+    let steps = [
+        Step::Req(b"stats\r\n"),
+        Step::Rep(b"STAT pid 1\r\nSTAT upt"),
+        Step::Gap(Direction::ToClient, 20),
+        Step::Rep(b"ime 5\r\nSTAT threads 4\r\nEND\r\n"),
+        Step::Req(b"version\r\n"),
+        Step::Rep(b"VERSION 1.6\r\n"),
+    ];
+    let (out, stats) = run(&cfg(), Transport::Tcp, &steps, 4096);
+    assert_eq!(out.len(), 2);
+    assert!(out[0].notes.contains(Notes::RESPONSE_GAP));
+    assert_eq!(m(&out[0]).stats.len(), 2);
+    assert_eq!(m(&out[1]).response.command, Command::VersionReply);
+    assert_eq!(stats.unmatched_responses, 0);
+}
