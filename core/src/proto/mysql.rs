@@ -190,6 +190,10 @@ struct Inflight {
     resp_seq: u8,
     /// A pending record was started for it.
     reported: bool,
+    /// An execute of the statement prepared by the command before it (not
+    /// answered yet when the execute was sent): its id comes with that
+    /// prepare's response.
+    latest: bool,
 }
 
 /// A prepared statement remembered for its executes.
@@ -322,7 +326,7 @@ impl MysqlParser {
     /// A parser for a new flow.
     pub const fn new() -> Self {
         const SIDE: Side = Side { skip: 0, more: false, resync: true };
-        const IDLE: Inflight = Inflight { pos: 0, cmd: 0, resp_seq: 0, reported: false };
+        const IDLE: Inflight = Inflight { pos: 0, cmd: 0, resp_seq: 0, reported: false, latest: false };
         MysqlParser {
             phase: Phase::Unknown,
             resp: Resp::Start,
@@ -366,6 +370,14 @@ impl MysqlParser {
             return None;
         }
         self.ring.get((self.ring_head as usize + n - 1) % MAX_INFLIGHT).copied()
+    }
+
+    /// The command after the oldest.
+    fn second(&self) -> Option<Inflight> {
+        if self.ring_len < 2 {
+            return None;
+        }
+        self.ring.get((self.ring_head as usize + 1) % MAX_INFLIGHT).copied()
     }
 
     fn pop(&mut self) {
@@ -431,14 +443,10 @@ impl MysqlParser {
         self.tick = self.tick.wrapping_add(1);
         let tick = self.tick;
         // The same id, else a free entry, else the least recently used.
-        let idx = self
-            .stmts
-            .iter()
-            .position(|s| s.id == id)
-            .or_else(|| self.stmts.iter().position(|s| s.id == 0))
-            .or_else(|| {
-                self.stmts.iter().enumerate().max_by_key(|(_, s)| tick.wrapping_sub(s.used)).map(|(i, _)| i)
-            });
+        let idx =
+            self.stmts.iter().position(|s| s.id == id).or_else(|| self.stmts.iter().position(|s| s.id == 0)).or_else(
+                || self.stmts.iter().enumerate().max_by_key(|(_, s)| tick.wrapping_sub(s.used)).map(|(i, _)| i),
+            );
         let Some(s) = idx.and_then(|i| self.stmts.get_mut(i)) else { return };
         let n = sql.len().min(STMT_TEXT_CAP);
         *s = Stmt { id, nparams, used: tick, text_len: n as u8, text_cut: cut || n < sql.len(), ..Stmt::EMPTY };
@@ -517,7 +525,7 @@ impl MysqlParser {
                     x.encrypted = true;
                     x.set_query(b"Login", false, Some(b"LOGIN"));
                 });
-                self.push(ctx, Inflight { pos, cmd: CMD_TLS, resp_seq: 2, reported: true });
+                self.push(ctx, Inflight { pos, cmd: CMD_TLS, resp_seq: 2, reported: true, latest: false });
             }
             return;
         }
@@ -530,7 +538,7 @@ impl MysqlParser {
     fn command(&mut self, ctx: &mut Ctx<'_, '_>, pos: u32, len: u32, p: &[u8]) {
         let Some((&cmd, body)) = p.split_first() else { return };
         let complete = p.len() as u64 >= len as u64;
-        let queued = Inflight { pos, cmd, resp_seq: 1, reported: false };
+        let queued = Inflight { pos, cmd, resp_seq: 1, reported: false, latest: false };
         match cmd {
             COM_QUIT | COM_STMT_SEND_LONG_DATA => {}
             COM_STMT_CLOSE => {
@@ -545,6 +553,7 @@ impl MysqlParser {
                     self.push(ctx, queued);
                     return;
                 };
+                let mut latest = false;
                 if let Some(s) = ctx.slot(h) {
                     s.seq = pos;
                     s.flags |= FLAG_REQUEST_DONE;
@@ -575,9 +584,9 @@ impl MysqlParser {
                             x.set_query(q.get(..4 + n).unwrap_or(&[]), cut, Some(b"USE"));
                         });
                     }
-                    _ => self.execute(ctx, h, cmd, body),
+                    _ => latest = self.execute(ctx, h, cmd, body),
                 }
-                self.push(ctx, Inflight { reported: true, ..queued });
+                self.push(ctx, Inflight { reported: true, latest, ..queued });
             }
             COM_BINLOG_DUMP | COM_BINLOG_DUMP_GTID | COM_TABLE_DUMP => self.phase = Phase::Opaque,
             _ => {
@@ -594,11 +603,8 @@ impl MysqlParser {
     /// Without the handshake, a body starting `00 01` is taken as that
     /// prefix with no parameters (SQL text never starts with NUL).
     fn strip_query_attributes<'b>(&self, body: &'b [u8]) -> &'b [u8] {
-        let attrs = if self.caps_known {
-            self.caps & wire::CLIENT_QUERY_ATTRIBUTES != 0
-        } else {
-            body.starts_with(&[0, 1])
-        };
+        let attrs =
+            if self.caps_known { self.caps & wire::CLIENT_QUERY_ATTRIBUTES != 0 } else { body.starts_with(&[0, 1]) };
         if !attrs {
             return body;
         }
@@ -612,48 +618,74 @@ impl MysqlParser {
     }
 
     /// Fills an execute's record: the statement's SQL and its parameters.
-    fn execute(&mut self, ctx: &mut Ctx<'_, '_>, h: Handle, cmd: u8, body: &[u8]) {
+    fn execute(&mut self, ctx: &mut Ctx<'_, '_>, h: Handle, cmd: u8, body: &[u8]) -> bool {
         let mut r = Reader::new(body);
         let id = r.u32().unwrap_or(0);
         let qattrs = self.caps_known && self.caps & wire::CLIENT_QUERY_ATTRIBUTES != 0;
-        let stmt = self.stmt(id).copied();
-        let real_id = if id == u32::MAX { self.last_stmt } else { id };
-        Self::with_txn(ctx, Some(h), |x| {
-            x.kind = Kind::Execute;
-            x.statement_id = Some(real_id);
-            match &stmt {
-                Some(s) => x.set_query(s.text.get(..s.text_len as usize).unwrap_or(&[]), s.text_cut, None),
-                None => x.set_query(b"", false, Some(b"EXECUTE")),
+        // MariaDB: id 0xffffffff is the statement prepared last, which may
+        // be a prepare sent just before (pipelined) and not answered yet.
+        let pending = if id == u32::MAX { self.pending_prepare() } else { None };
+        let mut st = if pending.is_some() { None } else { self.stmt(id).copied() };
+        if let Some(e) = pending {
+            let mut sql = [0u8; MAX_QUERY];
+            let mut n = 0;
+            let mut cut = false;
+            if let Some(x) = self.record(ctx, e).and_then(|ph| ctx.txn(ph)).and_then(mysql) {
+                let q = x.text.get(x.query);
+                n = q.len().min(MAX_QUERY);
+                cut = x.text.truncated();
+                if let (Some(d), Some(src)) = (sql.get_mut(..n), q.get(..n)) {
+                    d.copy_from_slice(src);
+                }
             }
-        });
-        let Some(st) = stmt else { return };
+            let text = sql.get(..n).unwrap_or(&[]);
+            Self::with_txn(ctx, Some(h), |x| {
+                x.kind = Kind::Execute;
+                x.set_query(text, cut, None);
+            });
+            // Its parameter count is not known yet: count the placeholders.
+            st = Some(Stmt { id: u32::MAX, nparams: placeholders(text), ..Stmt::EMPTY });
+        } else {
+            let real_id = if id == u32::MAX { self.last_stmt } else { id };
+            Self::with_txn(ctx, Some(h), |x| {
+                x.kind = Kind::Execute;
+                x.statement_id = Some(real_id);
+                match &st {
+                    Some(s) => x.set_query(s.text.get(..s.text_len as usize).unwrap_or(&[]), s.text_cut, None),
+                    None => x.set_query(b"", false, Some(b"EXECUTE")),
+                }
+            });
+        }
+        let latest = pending.is_some();
+        let Some(st) = st else { return latest };
+        let real_id = st.id;
         if cmd != COM_STMT_EXECUTE {
-            return;
+            return latest;
         }
         // flags, iteration count
-        let Some(flags) = r.u8() else { return };
+        let Some(flags) = r.u8() else { return latest };
         if r.skip(4).is_none() {
-            return;
+            return latest;
         }
         let mut n = st.nparams as usize;
         if qattrs && (n > 0 || flags & 0x08 != 0) {
             match r.lenenc_int() {
                 Some(c) => n = c.min(u16::MAX as u64) as usize,
-                None => return,
+                None => return latest,
             }
         }
         if n == 0 {
-            return;
+            return latest;
         }
-        let Some(nulls) = r.bytes(n.div_ceil(8)) else { return };
+        let Some(nulls) = r.bytes(n.div_ceil(8)) else { return latest };
         let mut types = [0u8; MAX_STMT_PARAM_TYPES];
         let mut unsigned = 0u8;
         let mut ntypes = 0usize;
         if r.u8() == Some(1) {
             for i in 0..n {
-                let (Some(t), Some(f)) = (r.u8(), r.u8()) else { return };
+                let (Some(t), Some(f)) = (r.u8(), r.u8()) else { return latest };
                 if qattrs && r.lenenc_str().is_none() {
-                    return;
+                    return latest;
                 }
                 if let Some(d) = types.get_mut(i) {
                     *d = t;
@@ -663,7 +695,7 @@ impl MysqlParser {
                     ntypes = i + 1;
                 }
             }
-            if let Some(s) = self.stmt(real_id) {
+            if let Some(s) = self.stmt(real_id).filter(|_| !latest) {
                 s.types = types;
                 s.unsigned = unsigned;
                 s.ntypes = ntypes as u8;
@@ -702,6 +734,12 @@ impl MysqlParser {
                 x.cut = true;
             }
         });
+        latest
+    }
+
+    /// The newest outstanding prepare, if the newest command is one.
+    fn pending_prepare(&self) -> Option<Inflight> {
+        self.back().filter(|e| e.cmd == COM_STMT_PREPARE)
     }
 
     // ---- server side ----
@@ -963,6 +1001,10 @@ impl MysqlParser {
                         }
                     });
                     self.remember_stmt(id, params, sql.get(..n).unwrap_or(&[]), cut);
+                    if let Some(next) = self.second().filter(|e| e.latest) {
+                        let xh = self.record(ctx, next);
+                        Self::with_txn(ctx, xh, |x| x.statement_id = Some(id));
+                    }
                     self.prep_cols = cols;
                     if params > 0 {
                         self.left = params as u32;
@@ -1179,6 +1221,37 @@ impl MysqlParser {
         }
         self.pop();
     }
+}
+
+/// Number of `?` placeholders in `sql`, outside quotes and comments.
+fn placeholders(sql: &[u8]) -> u16 {
+    let mut n = 0u16;
+    let mut quote: Option<u8> = None;
+    let mut i = 0;
+    while let Some(&c) = sql.get(i) {
+        match quote {
+            Some(q) if c == b'\\' && q != b'`' => i += 1,
+            Some(q) if c == q => quote = None,
+            Some(_) => {}
+            None => match c {
+                b'\'' | b'"' | b'`' => quote = Some(c),
+                b'?' => n = n.saturating_add(1),
+                b'#' => {
+                    i += sql.get(i..).and_then(|r| r.iter().position(|&c| c == b'\n')).unwrap_or(sql.len());
+                }
+                b'-' if sql.get(i + 1) == Some(&b'-') => {
+                    i += sql.get(i..).and_then(|r| r.iter().position(|&c| c == b'\n')).unwrap_or(sql.len());
+                }
+                b'/' if sql.get(i + 1) == Some(&b'*') => {
+                    let end = sql.get(i + 2..).and_then(|r| r.windows(2).position(|w| w == b"*/"));
+                    i += end.map_or(sql.len(), |e| e + 3);
+                }
+                _ => {}
+            },
+        }
+        i += 1;
+    }
+    n
 }
 
 /// Sets the error fields from an ERR packet.
@@ -1435,6 +1508,11 @@ pub(crate) fn json_packetbeat<M: SerializeMap>(
 }
 
 /// Writes the Mysql fields of the ECS layout into `m`.
-pub(crate) fn json_ecs<M: SerializeMap>(m: &mut M, t: &Transaction, x: &MysqlTxn, cfg: &Config) -> Result<(), M::Error> {
+pub(crate) fn json_ecs<M: SerializeMap>(
+    m: &mut M,
+    t: &Transaction,
+    x: &MysqlTxn,
+    cfg: &Config,
+) -> Result<(), M::Error> {
     json::ecs(m, t, x, cfg)
 }

@@ -336,11 +336,11 @@ pub fn parse_login(payload: &[u8]) -> Option<LoginRequest> {
 /// length-prefixed ones.
 fn fixed_len(t: u8) -> Option<usize> {
     match t {
-        0x01 => Some(1),                      // TINY
-        0x02 | 0x0d => Some(2),               // SHORT, YEAR
-        0x03 | 0x09 | 0x04 => Some(4),        // LONG, INT24, FLOAT
-        0x08 | 0x05 => Some(8),               // LONGLONG, DOUBLE
-        0x06 => Some(0),                      // NULL
+        0x01 => Some(1),               // TINY
+        0x02 | 0x0d => Some(2),        // SHORT, YEAR
+        0x03 | 0x09 | 0x04 => Some(4), // LONG, INT24, FLOAT
+        0x08 | 0x05 => Some(8),        // LONGLONG, DOUBLE
+        0x06 => Some(0),               // NULL
         _ => None,
     }
 }
@@ -541,8 +541,8 @@ mod tests {
     #[test]
     fn handshake_packets() {
         let g = [
-            0x0a, b'1', b'0', b'.', b'1', 0, 1, 0, 0, 0, 1, 2, 3, 4, 5, 6, 7, 8, 0, 0xfe, 0xf7, 0x2d, 0x02, 0x00,
-            0xff, 0x81, 0x15, 0, 0, 0, 0, 0, 0, 0x1d, 0, 0, 0,
+            0x0a, b'1', b'0', b'.', b'1', 0, 1, 0, 0, 0, 1, 2, 3, 4, 5, 6, 7, 8, 0, 0xfe, 0xf7, 0x2d, 0x02, 0x00, 0xff,
+            0x81, 0x15, 0, 0, 0, 0, 0, 0, 0x1d, 0, 0, 0,
         ];
         let g = parse_greeting(&g).unwrap();
         assert_eq!(g.caps & CLIENT_PROTOCOL_41, CLIENT_PROTOCOL_41);
