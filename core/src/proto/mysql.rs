@@ -177,6 +177,11 @@ struct Side {
     more: bool,
     /// Out of step: wait for a segment that starts with a plausible packet.
     resync: bool,
+    /// Bytes left unconsumed by the last call (kept by the engine until
+    /// more arrive), and the size of the packet they begin (0: header
+    /// incomplete). A gap then may still fall inside that packet.
+    wait: u16,
+    wait_total: u32,
 }
 
 /// A command awaiting its response.
@@ -325,7 +330,7 @@ fn plausible_chain(data: &[u8], base: u8) -> bool {
 impl MysqlParser {
     /// A parser for a new flow.
     pub const fn new() -> Self {
-        const SIDE: Side = Side { skip: 0, more: false, resync: true };
+        const SIDE: Side = Side { skip: 0, more: false, resync: true, wait: 0, wait_total: 0 };
         const IDLE: Inflight = Inflight { pos: 0, cmd: 0, resp_seq: 0, reported: false, latest: false };
         MysqlParser {
             phase: Phase::Unknown,
@@ -370,6 +375,16 @@ impl MysqlParser {
             return None;
         }
         self.ring.get((self.ring_head as usize + n - 1) % MAX_INFLIGHT).copied()
+    }
+
+    /// The newest command's request went on to packet `seq`.
+    fn bump_resp_seq(&mut self, seq: u8) {
+        let n = self.ring_len as usize;
+        if n > 0 {
+            if let Some(e) = self.ring.get_mut((self.ring_head as usize + n - 1) % MAX_INFLIGHT) {
+                e.resp_seq = seq.wrapping_add(1);
+            }
+        }
     }
 
     /// The command after the oldest.
@@ -466,8 +481,11 @@ impl MysqlParser {
     fn client_packet(&mut self, ctx: &mut Ctx<'_, '_>, pos: u32, seq: u8, len: u32, p: &[u8]) {
         let continued = core::mem::replace(&mut self.sides[0].more, len == MAX_PACKET);
         let wire_len = 4 + len as u64;
-        if continued {
-            // The tail of a payload over 16 MiB: more of the same request.
+        if continued || (self.phase == Phase::Command && seq != 0) {
+            // The tail of a payload over 16 MiB, or data of an exchange in
+            // progress (LOCAL INFILE, COM_CHANGE_USER authentication): more
+            // of the same request; the server's answer follows this packet.
+            self.bump_resp_seq(seq);
             if let Some(h) = self.back().and_then(|e| self.record(ctx, e)) {
                 if let Some(t) = ctx.txn(h) {
                     t.bytes_in += wire_len;
@@ -486,16 +504,7 @@ impl MysqlParser {
                 }
             }
             Phase::Auth => self.login_in = self.login_in.saturating_add(wire_len as u32),
-            Phase::Command if seq == 0 => self.command(ctx, pos, len, p),
-            Phase::Command => {
-                // Part of an exchange in progress: LOCAL INFILE data,
-                // COM_CHANGE_USER authentication.
-                if let Some(h) = self.back().and_then(|e| self.record(ctx, e)) {
-                    if let Some(t) = ctx.txn(h) {
-                        t.bytes_in += wire_len;
-                    }
-                }
-            }
+            Phase::Command => self.command(ctx, pos, len, p),
             _ => {}
         }
     }
@@ -1356,6 +1365,32 @@ impl RowText<'_> {
 
 impl Analyzer for MysqlParser {
     fn on_data(&mut self, ctx: &mut Ctx<'_, '_>, dir: Direction, data: &[u8], full: bool) -> usize {
+        let n = self.frame(ctx, dir, data, full).min(data.len());
+        let tail = data.get(n..).unwrap_or(&[]);
+        let side = self.side(dir);
+        side.wait = tail.len().min(u16::MAX as usize) as u16;
+        side.wait_total = wire::u24(tail).map_or(0, |l| l + 4);
+        n
+    }
+
+    fn on_gap(&mut self, ctx: &mut Ctx<'_, '_>, dir: Direction, len: u32) {
+        self.gap(ctx, dir, len);
+    }
+
+    fn on_fin(&mut self, ctx: &mut Ctx<'_, '_>, dir: Direction) {
+        if dir == Direction::ToClient {
+            self.end_of_stream(ctx);
+        }
+    }
+
+    fn on_close(&mut self, ctx: &mut Ctx<'_, '_>) {
+        self.end_of_stream(ctx);
+    }
+}
+
+impl MysqlParser {
+    /// Frames and decodes the packets of `data`; returns the bytes consumed.
+    fn frame(&mut self, ctx: &mut Ctx<'_, '_>, dir: Direction, data: &[u8], full: bool) -> usize {
         match self.phase {
             Phase::Tls => {
                 if dir == Direction::ToClient {
@@ -1379,7 +1414,11 @@ impl Analyzer for MysqlParser {
             }
             if side.resync {
                 // Only a segment start can be checked (out of step, every
-                // byte is consumed, so `data` starts a segment).
+                // byte is consumed, so `data` starts a segment); a start too
+                // short to judge waits for more.
+                if pos == 0 && rest.len() < 5 && !full {
+                    return 0;
+                }
                 if pos == 0 && self.plausible(dir, rest) {
                     self.side(dir).resync = false;
                 } else {
@@ -1416,7 +1455,7 @@ impl Analyzer for MysqlParser {
         pos
     }
 
-    fn on_gap(&mut self, ctx: &mut Ctx<'_, '_>, dir: Direction, len: u32) {
+    fn gap(&mut self, ctx: &mut Ctx<'_, '_>, dir: Direction, len: u32) {
         if matches!(self.phase, Phase::Tls | Phase::Compressed | Phase::Opaque) {
             return;
         }
@@ -1425,6 +1464,22 @@ impl Analyzer for MysqlParser {
             Direction::ToClient => Notes::RESPONSE_GAP,
         };
         let side = *self.side(dir);
+        if side.skip == 0 && side.wait_total > 0 && (side.wait as u32).saturating_add(len) <= side.wait_total {
+            // The engine dropped the start of a packet it was keeping for
+            // us, and the lost bytes end inside that packet: skip the rest.
+            let rest = side.wait_total - side.wait as u32 - len;
+            let s = self.side(dir);
+            s.skip = rest;
+            s.more = side.wait_total - 4 == MAX_PACKET;
+            s.wait = 0;
+            s.wait_total = 0;
+            self.mark(ctx, dir, note);
+            if dir == Direction::ToClient && self.resp == Resp::Rows {
+                let h = self.front().and_then(|e| self.record(ctx, e));
+                Self::with_txn(ctx, h, |x| x.num_rows += 1);
+            }
+            return;
+        }
         if side.skip >= len && side.skip > 0 {
             // Inside a packet of known length: framing survives.
             self.side(dir).skip -= len;
@@ -1438,7 +1493,7 @@ impl Analyzer for MysqlParser {
             }
             return;
         }
-        *self.side(dir) = Side { skip: 0, more: false, resync: true };
+        *self.side(dir) = Side { resync: true, ..Side::default() };
         match self.phase {
             Phase::Command => {
                 if dir == Direction::ToClient {
@@ -1465,24 +1520,12 @@ impl Analyzer for MysqlParser {
             Phase::Greeted | Phase::Auth => {
                 self.phase = Phase::Unknown;
                 self.caps_known = false;
-                self.sides = [Side { skip: 0, more: false, resync: true }; 2];
+                self.sides = [Side { resync: true, ..Side::default() }; 2];
             }
             _ => {}
         }
     }
 
-    fn on_fin(&mut self, ctx: &mut Ctx<'_, '_>, dir: Direction) {
-        if dir == Direction::ToClient {
-            self.end_of_stream(ctx);
-        }
-    }
-
-    fn on_close(&mut self, ctx: &mut Ctx<'_, '_>) {
-        self.end_of_stream(ctx);
-    }
-}
-
-impl MysqlParser {
     /// The server's stream ended: a prepare response that was waiting to
     /// see whether an EOF follows is complete.
     fn end_of_stream(&mut self, ctx: &mut Ctx<'_, '_>) {
@@ -1515,4 +1558,226 @@ pub(crate) fn json_ecs<M: SerializeMap>(
     cfg: &Config,
 ) -> Result<(), M::Error> {
     json::ecs(m, t, x, cfg)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::flow::FlowMeta;
+    use crate::pending::{FlowQueue, PendingPool, PendingSlot};
+    use crate::pool::{Block, BlockPool, NONE};
+    use crate::stats::Stats;
+    use crate::txn::Protocol;
+
+    /// What a test keeps of a reported transaction.
+    #[derive(Clone, Debug, PartialEq)]
+    struct Seen {
+        method: heapless::String<16>,
+        query: heapless::String<64>,
+        status: Status,
+        rows: u64,
+        affected: u64,
+        notes: Notes,
+        bytes: (u64, u64),
+    }
+
+    fn seen(t: &Transaction) -> Seen {
+        let Detail::Mysql(x) = &t.detail else { panic!("not mysql") };
+        let text =
+            |sp| heapless::String::try_from(core::str::from_utf8(x.text.get(sp)).unwrap_or("?")).unwrap_or_default();
+        Seen {
+            method: heapless::String::try_from(core::str::from_utf8(x.text.get(x.method)).unwrap()).unwrap(),
+            query: text(x.query),
+            status: t.status,
+            rows: x.num_rows,
+            affected: x.affected_rows,
+            notes: t.notes,
+            bytes: (t.bytes_in, t.bytes_out),
+        }
+    }
+
+    /// Feeds a conversation (direction, bytes) cut into pieces of at most
+    /// `step` bytes, through the engine's carry logic; then closes the flow.
+    fn drive(conv: &[(Direction, &[u8])], step: usize, gap: Option<(usize, u32)>) -> heapless::Vec<Seen, 16> {
+        let mut slots: [PendingSlot; 4] = core::array::from_fn(|_| PendingSlot::default());
+        let mut queues = [FlowQueue::EMPTY; 1];
+        let mut pending = PendingPool::new(&mut slots, &mut queues);
+        let mut blocks: [Block; 4] = core::array::from_fn(|_| Block::EMPTY);
+        let mut pool = BlockPool::new(&mut blocks);
+        let mut stats = Stats::default();
+        let cfg = Config::default();
+        let meta = FlowMeta { protocol: Protocol::Mysql, ..FlowMeta::default() };
+        let mut out: heapless::Vec<Seen, 16> = heapless::Vec::new();
+        let mut sink = |t: &Transaction| {
+            let _ = out.push(seen(t));
+        };
+        let mut p = MysqlParser::new();
+        let mut carry = [NONE, NONE];
+        let mut pos = [0u32, 0u32];
+        {
+            let mut ctx = Ctx {
+                pending: &mut pending,
+                stats: &mut stats,
+                cfg: &cfg,
+                sink: &mut sink,
+                flow: 0,
+                meta: &meta,
+                ts: Timestamp::ZERO,
+                pos: 0,
+                ack: None,
+            };
+            for (i, (dir, bytes)) in conv.iter().enumerate() {
+                ctx.ts = Timestamp::from_micros(1000 * i as u64);
+                let d = dir.index();
+                if let Some((at, len)) = gap.filter(|g| g.0 == i) {
+                    if carry[d] != NONE {
+                        pool.free(carry[d]);
+                        carry[d] = NONE;
+                    }
+                    p.on_gap(&mut ctx, *dir, len);
+                    pos[d] = pos[d].wrapping_add(len);
+                    let _ = at;
+                    continue;
+                }
+                for chunk in bytes.chunks(step) {
+                    crate::proto::feed(&mut p, &mut ctx, &mut pool, &mut carry[d], *dir, chunk, pos[d]);
+                    pos[d] = pos[d].wrapping_add(chunk.len() as u32);
+                }
+            }
+            p.on_close(&mut ctx);
+            ctx.flush_flow(Notes::NO_RESPONSE);
+        }
+        out
+    }
+
+    fn pkt<const N: usize>(seq: u8, payload: &[u8]) -> heapless::Vec<u8, N> {
+        let mut v = heapless::Vec::new();
+        v.extend_from_slice(&(payload.len() as u32).to_le_bytes()[..3]).unwrap();
+        v.push(seq).unwrap();
+        v.extend_from_slice(payload).unwrap();
+        v
+    }
+
+    const C: Direction = Direction::ToServer;
+    const S: Direction = Direction::ToClient;
+
+    #[test]
+    fn every_cut_gives_the_same_transactions() {
+        let greeting = {
+            let mut g: heapless::Vec<u8, 128> = heapless::Vec::new();
+            g.extend_from_slice(b"\x0a8.0.12\0\x15\0\0\0abcdefgh\0\xff\xff\x21\x02\0\xff\xc3\x15").unwrap();
+            g.extend_from_slice(&[0; 10]).unwrap();
+            g.extend_from_slice(b"ijklmnopqrst\0caching_sha2_password\0").unwrap();
+            pkt::<128>(0, &g)
+        };
+        let login = {
+            let mut l = [0u8; 40];
+            let caps = wire::CLIENT_PROTOCOL_41 | wire::CLIENT_SECURE_CONNECTION | wire::CLIENT_DEPRECATE_EOF;
+            l[..4].copy_from_slice(&caps.to_le_bytes());
+            l[32..36].copy_from_slice(b"root");
+            pkt::<64>(1, &l)
+        };
+        let ok = pkt::<16>(2, &[0, 0, 0, 2, 0, 0, 0]);
+        let q1 = pkt::<64>(0, b"\x03 select  @@version_comment limit 1 ");
+        // Column count, definition, row, OK with 0xfe (CLIENT_DEPRECATE_EOF).
+        let r1 = [
+            &b"\x01\x00\x00\x01\x01"[..],
+            b"\x27\x00\x00\x02\x03def\x00\x00\x00\x11@@version_comment\x00\x0c\x21\x00\x18\x00\x00\x00\xfd\x00\x00\x1f\x00\x00",
+            b"\x09\x00\x00\x03\x08Homebrew",
+            b"\x07\x00\x00\x04\xfe\x00\x00\x02\x00\x00\x00",
+        ];
+        let mut r1v: heapless::Vec<u8, 128> = heapless::Vec::new();
+        for p in r1 {
+            r1v.extend_from_slice(p).unwrap();
+        }
+        let ping = pkt::<8>(0, b"\x0e");
+        let pong = pkt::<16>(1, &[0, 0, 0, 2, 0, 0, 0]);
+        let q2 = pkt::<64>(0, b"\x03UPDATE t SET a = 1");
+        let r2 = pkt::<16>(1, &[0, 3, 0, 2, 0, 0, 0]);
+        let q3 = pkt::<64>(0, b"\x02nosuchdb");
+        let r3 = pkt::<64>(1, b"\xff\x19\x04#42000Unknown database 'nosuchdb'");
+        let quit = pkt::<8>(0, b"\x01");
+        let conv: [(Direction, &[u8]); 12] = [
+            (S, &greeting),
+            (C, &login),
+            (S, &ok),
+            (C, &q1),
+            (S, &r1v),
+            (C, &ping),
+            (S, &pong),
+            (C, &q2),
+            (S, &r2),
+            (C, &q3),
+            (S, &r3),
+            (C, &quit),
+        ];
+        let want = drive(&conv, usize::MAX, None);
+        assert_eq!(want.len(), 3, "{want:?}");
+        assert_eq!((want[0].method.as_str(), want[0].query.as_str()), ("SELECT", "select  @@version_comment limit 1"));
+        assert_eq!(want[0].rows, 1);
+        assert_eq!(want[0].bytes, (q1.len() as u64, r1v.len() as u64));
+        assert_eq!((want[1].method.as_str(), want[1].affected), ("UPDATE", 3));
+        assert_eq!(
+            (want[2].method.as_str(), want[2].query.as_str(), want[2].status),
+            ("USE", "USE nosuchdb", Status::Error)
+        );
+        for step in 1..=9 {
+            assert_eq!(drive(&conv, step, None), want, "cut every {step} bytes");
+        }
+    }
+
+    #[test]
+    fn gaps() {
+        let q = pkt::<64>(0, b"\x03SELECT a FROM t");
+        let mut resp: heapless::Vec<u8, 256> = heapless::Vec::new();
+        resp.extend_from_slice(&pkt::<8>(1, &[1])).unwrap();
+        resp.extend_from_slice(&pkt::<64>(
+            2,
+            b"\x03def\x01d\x01t\x01t\x01a\x01a\x0c\x21\x00\x18\x00\x00\x00\xfd\x00\x00\x1f\x00\x00",
+        ))
+        .unwrap();
+        resp.extend_from_slice(&pkt::<16>(3, &[0xfe, 0, 0, 2, 0])).unwrap();
+        resp.extend_from_slice(&pkt::<16>(4, b"\x01x")).unwrap();
+        let big_row = [b'y'; 100];
+        let mut row = [0u8; 101];
+        row[0] = 100;
+        row[1..].copy_from_slice(&big_row);
+        let row2 = pkt::<128>(5, &row);
+        let end = pkt::<16>(6, &[0xfe, 0, 0, 2, 0]);
+        let q2 = pkt::<64>(0, b"\x03DELETE FROM t");
+        let r2 = pkt::<16>(1, &[0, 4, 0, 2, 0, 0, 0]);
+        // A gap inside a row of known length: framing survives, the row and
+        // the rest are counted, the loss is noted.
+        let conv: [(Direction, &[u8]); 8] = [
+            (C, &q),
+            (S, &resp),
+            (S, row2.get(..20).unwrap()),
+            (S, b""),
+            (S, row2.get(60..).unwrap()),
+            (S, &end),
+            (C, &q2),
+            (S, &r2),
+        ];
+        let got = drive(&conv, usize::MAX, Some((3, 40)));
+        assert_eq!(got.len(), 2, "{got:?}");
+        assert_eq!(got[0].rows, 2);
+        assert!(got[0].notes.contains(Notes::RESPONSE_GAP));
+        assert_eq!(got[1].affected, 4);
+        // A gap that swallows packet boundaries: the response in progress is
+        // reported with the note; the next exchange is found again.
+        let got = drive(&conv, usize::MAX, Some((3, 200)));
+        assert_eq!(got.len(), 2, "{got:?}");
+        assert!(got[0].notes.contains(Notes::RESPONSE_GAP));
+        assert_eq!((got[1].method.as_str(), got[1].affected), ("DELETE", 4));
+    }
+
+    #[test]
+    fn bounded_state() {
+        // Parser state lives in every flow slot: keep it small.
+        assert!(core::mem::size_of::<MysqlParser>() <= 232, "{}", core::mem::size_of::<MysqlParser>());
+        assert_eq!(placeholders(b"SELECT '?', \"?\", `?` FROM t WHERE a = ? -- ?\n AND b = ? /* ? */ # ?"), 2);
+        assert!(known_command(COM_QUERY) && !known_command(0) && known_command(COM_STMT_BULK_EXECUTE));
+        assert!(plausible_chain(&[1, 0, 0, 0, 0x0e, 1, 0, 0, 0, 0x0e], 0));
+        assert!(!plausible_chain(&[1, 0, 0, 0, 0x0e, 1, 0, 0, 7, 0x0e], 0));
+    }
 }
