@@ -32,10 +32,18 @@
 //!
 //! **Capture started mid-connection.** Without the handshake the
 //! capabilities are guessed from what is seen (an EOF after the column
-//! definitions or not). Until a direction is in step, it waits for a
-//! segment that starts with a plausible packet chain (a command, or with a
-//! command outstanding, a response); the same happens after a gap that is
-//! not inside a packet of known length.
+//! definitions or not; a `COM_QUERY` body starting `00 01` carries MySQL 8
+//! query attributes; compressed framing is recognised and skipped). Until a
+//! direction is in step, it waits for a segment that starts with a
+//! plausible packet chain (a command, or with a command outstanding, the
+//! start of a response with the expected sequence number).
+//!
+//! **Gaps.** Lost bytes that end inside a packet of known length are
+//! skipped (a lost row is still counted) and the transaction is marked
+//! ("Packet loss while capturing the response"). Otherwise the direction is
+//! out of step: the response in progress is reported as it is, marked (or,
+//! if none of it was seen, its request is reported unanswered), and the
+//! direction waits for a plausible packet as above.
 //!
 //! Bounds: [`MAX_INFLIGHT`] commands awaiting responses per connection,
 //! [`MAX_STMTS`] prepared statements remembered per connection (their SQL
