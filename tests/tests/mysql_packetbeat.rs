@@ -63,6 +63,7 @@ fn every_manifest_capture_matches_packetbeat() {
         };
         assert_eq!(docs.len(), expected, "{file}: {docs:#?}");
         assert_eq!(stats.transactions_total(), expected as u64, "{file}");
+        assert_eq!((stats.unmatched_requests, stats.unmatched_responses, stats.parse_errors), (0, 0, 0), "{file}");
         assert!(docs.iter().all(|d| d["type"] == "mysql" && d["port"] == port), "{file}");
         assert!(docs.iter().all(|d| d.get("notes").is_none() || file == "mysql_prepare_statement.pcap"), "{file}");
         if row["packetbeat_1.0_output"].is_empty() {

@@ -37,6 +37,7 @@ fn transactions_equal_what_the_client_sent() {
         assert_eq!(docs.len(), want, "{file}: {docs:#?}");
         assert_eq!(stats.transactions_total(), want as u64, "{file}");
         assert_eq!(stats.unmatched_requests, 0, "{file}");
+        assert_eq!(stats.unmatched_responses, 0, "{file}");
         assert_eq!(stats.parse_errors, 0, "{file}");
         assert!(docs.iter().all(|d| d.get("responsetime").is_some()), "{file}: every one answered");
         let methods: Vec<String> = docs.iter().map(|d| s(d, &["method"])).collect();

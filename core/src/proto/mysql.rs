@@ -836,7 +836,10 @@ impl MysqlParser {
         }
         let Some(front) = self.front() else {
             // Nothing outstanding (an unsolicited error before the server
-            // closes, or a command lost in a gap): skipped.
+            // closes, or a command lost in a gap): counted and skipped.
+            if !continued {
+                ctx.stats.unmatched_responses += 1;
+            }
             return;
         };
         let h = self.record(ctx, front);
