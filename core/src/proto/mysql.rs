@@ -1074,7 +1074,8 @@ impl MysqlParser {
         if optional_meta {
             metadata = r.u8() != Some(0);
         }
-        let Some(cols) = r.lenenc_int().filter(|c| *c > 0) else {
+        // MySQL allows at most 4096 columns per table and 65535 per result.
+        let Some(cols) = r.lenenc_int().filter(|c| (1..=0xffff).contains(c)) else {
             self.finish(ctx, Notes::RESPONSE_MALFORMED);
             return;
         };
