@@ -84,6 +84,7 @@ mkdir -p "$OUT"
 capture() {
     local name=$1; shift
     local pcap=$WORK/$name.pcap tlog=$WORK/$name.tcpdump.log
+    : > "$tlog"
     log "$name"
     "${IN[@]}" tcpdump -i lo -U -s 65535 -B 8192 -Z root -w "$pcap" "tcp port $PORT" 2>"$tlog" &
     TCPDUMP_PID=$!
