@@ -49,13 +49,15 @@ fn run(cfg: &Config, transport: Transport, steps: &[Step<'_>], chunk: usize) -> 
             flow: 0,
             meta: &meta,
             ts: Timestamp::from_micros(now),
+            pos: 0,
+            ack: None,
         };
         match *st {
             Step::Req(d) | Step::Rep(d) => {
                 let dir = if matches!(st, Step::Req(_)) { Direction::ToServer } else { Direction::ToClient };
                 let c = &mut carry[dir_index(dir) as usize];
                 for piece in d.chunks(chunk.max(1)) {
-                    feed(&mut p, &mut ctx, &mut pool, c, dir, piece);
+                    feed(&mut p, &mut ctx, &mut pool, c, dir, piece, 0);
                 }
             }
             Step::Gap(dir, n) => {
@@ -80,6 +82,8 @@ fn run(cfg: &Config, transport: Transport, steps: &[Step<'_>], chunk: usize) -> 
         flow: 0,
         meta: &meta,
         ts: Timestamp::from_micros(now),
+        pos: 0,
+        ack: None,
     };
     p.on_close(&mut ctx);
     ctx.flush_flow(Notes::NO_RESPONSE);
