@@ -34,8 +34,13 @@
 //! Gaps: inside a bulk payload of known length the lost bytes are skipped
 //! and the transaction is marked; anywhere else the message in progress is
 //! ended (marked) and the direction resynchronises at the next line that
-//! starts a message (`*N` for requests). After a loss the FIFO pairing can
-//! be off by the number of messages lost, as in any passive analyzer.
+//! starts a message (`*N` for requests). Replies that then pair with a
+//! command that was already waiting are marked (status `Error`, response
+//! loss noted: they may be fragments of a cut reply); server messages with
+//! nothing to pair with are skipped and counted, not reported, until a
+//! command sent after the loss is answered (or a push is recognised). So a
+//! loss never makes up transactions; the FIFO pairing can still be off by
+//! the number of messages lost, as in any passive analyzer.
 //!
 //! Bounds: text of one transaction is a [`REDIS_TEXT_CAP`]-byte arena, the
 //! command line at most [`QUERY_CAP`] of it; aggregates nest at most
@@ -70,6 +75,11 @@ pub const MAX_DEPTH: usize = 8;
 /// [`PendingSlot::flags`](crate::pending::PendingSlot)): the record holds a
 /// server push, which no reply may pair with.
 pub const FLAG_PUSH: u8 = 0x08;
+/// Pending-record flag: the command was waiting for its reply when the
+/// reply stream lost framing, so what pairs with it may be a fragment; the
+/// stream counts as back in step only once a command sent later is
+/// answered.
+pub const FLAG_STALE: u8 = 0x10;
 
 /// Redis analyzer options.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -191,6 +201,12 @@ struct Side<const D: usize> {
     /// first line is incomplete (valid when `waiting`).
     wait_ts: Timestamp,
     waiting: bool,
+    /// Framing was lost (gap, parse error) and no command sent since has
+    /// been answered: server messages with nothing to pair with are
+    /// skipped (counted in `resync_skipped_bytes`), not reported.
+    recovering: bool,
+    /// The message in progress is being skipped (see `recovering`).
+    dropped: bool,
 }
 
 impl<const D: usize> Side<D> {
@@ -213,14 +229,16 @@ impl<const D: usize> Side<D> {
             conf_count: None,
             wait_ts: Timestamp::ZERO,
             waiting: false,
+            recovering: false,
+            dropped: false,
         }
     }
 
     /// Forgets the message in progress (the record stays where it is).
     fn reset_message(&mut self) {
-        let (state, wait_ts, waiting) = (self.state, self.wait_ts, self.waiting);
+        let (state, wait_ts, waiting, recovering) = (self.state, self.wait_ts, self.waiting, self.recovering);
         *self = Side::new();
-        (self.state, self.wait_ts, self.waiting) = (state, wait_ts, waiting);
+        (self.state, self.wait_ts, self.waiting, self.recovering) = (state, wait_ts, waiting, recovering);
     }
 
     /// The time a message starting now began arriving.
@@ -406,7 +424,10 @@ fn begin_server_message<const D: usize>(
 ) -> Outcome {
     let maybe_push = match h {
         Header::Aggregate(Agg::Push, Some(n)) => *n > 0,
-        Header::Aggregate(Agg::Array, Some(n)) => *n > 0 && conn.pubsub && !conn.resp3,
+        // RESP2 arrays are looked at even before a subscription is seen,
+        // so that the confirmations of a SUBSCRIBE lost in capture are
+        // recognised (and not reported as one unmatched reply each).
+        Header::Aggregate(Agg::Array, Some(n)) => *n > 0 && !conn.resp3,
         _ => false,
     };
     let kind = if maybe_push {
@@ -425,7 +446,7 @@ fn begin_server_message<const D: usize>(
             None if is_push_type => Role::Push,
             None => {
                 let data = [&b"message"[..], b"pmessage", b"smessage"];
-                if data.iter().any(|d| d.eq_ignore_ascii_case(k)) {
+                if conn.pubsub && data.iter().any(|d| d.eq_ignore_ascii_case(k)) {
                     Role::Push
                 } else {
                     Role::Reply
@@ -435,6 +456,20 @@ fn begin_server_message<const D: usize>(
         None if is_push_type => Role::Push,
         None => Role::Reply,
     };
+    if let (Role::Confirm(_), false, false) = (role, is_push_type, conn.pubsub) {
+        // A RESP2 array that looks like a confirmation outside subscribed
+        // mode is one only if the command it answers is a (un)subscribe
+        // (or that command was not seen); otherwise it is data
+        // (`LRANGE` of a list holding "subscribe").
+        let sub_cmd = ctx.find(|s| waiting(s.flags)).and_then(|h| ctx.txn(h)).and_then(redis).map(|r| {
+            let m = r.bytes(r.method);
+            let m = m.split(|&c| c == b' ').next().unwrap_or(&[]);
+            Sub::from_name(m).is_some()
+        });
+        if sub_cmd == Some(false) {
+            role = Role::Reply;
+        }
+    }
     let ts = side.start_ts(ctx.ts);
     side.reset_message();
     side.in_msg = true;
@@ -458,20 +493,38 @@ fn begin_server_message<const D: usize>(
     let mut h_rec = None;
     if role != Role::Push {
         h_rec = ctx.find(|s| waiting(s.flags));
-        if h_rec.is_none() {
-            if role == Role::Reply && conn.monitor && matches!(h, Header::Simple(_)) {
-                role = Role::Push;
-            } else if let Role::Confirm(_) = role {
-                // No (un)subscribe command to collect into: a lone reply.
-                role = Role::Reply;
-            }
+        if h_rec.is_none() && role == Role::Reply && conn.monitor && matches!(h, Header::Simple(_)) {
+            role = Role::Push;
         }
     }
     side.role = role;
+    if role == Role::Push && kind.is_some() {
+        // A push whose kind could be read has a shape fragments seldom
+        // have: the stream is back in step (a subscriber that only
+        // receives pushes recovers here).
+        side.recovering = false;
+    }
+    if h_rec.is_none() && (side.recovering || matches!(role, Role::Confirm(_))) {
+        // Nothing to pair with, right after lost framing: most likely a
+        // piece of a message cut by the loss (parsed, skipped, counted).
+        // And a (un)subscribe confirmation whose command was not seen is
+        // counted, not reported: there is one per channel.
+        if side.recovering {
+            side.dropped = true;
+        } else {
+            ctx.stats.unmatched_responses += 1;
+        }
+        return Outcome::Done;
+    }
     match h_rec {
         Some(rec) => {
             side.msg = Some(rec);
             if let Some(s) = ctx.slot(rec) {
+                if s.flags & FLAG_STALE == 0 {
+                    side.recovering = false;
+                } else {
+                    s.txn.notes.insert(Notes::RESPONSE_GAP);
+                }
                 s.flags |= FLAG_RESPONSE_STARTED;
                 s.txn.response_ts = Some(ts);
                 if let Some(r) = redis(&mut s.txn) {
@@ -536,6 +589,9 @@ fn finish_server_message<const D: usize>(ctx: &mut Ctx<'_, '_>, side: &mut Side<
     let (bytes, top_error) = (side.bytes, side.top_error);
     let (conf_nil, conf_count) = (side.conf_nil, side.conf_count);
     let msg = side.msg;
+    if side.dropped {
+        ctx.stats.resync_skipped_bytes += bytes;
+    }
     side.reset_message();
     if let Role::Confirm(sub) = role {
         if !failed {
@@ -594,8 +650,10 @@ fn finish_server_message<const D: usize>(ctx: &mut Ctx<'_, '_>, side: &mut Side<
     let mut hello = None;
     if let Some(s) = ctx.slot(h) {
         let response_only = s.flags & FLAG_RESPONSE_ONLY != 0 && s.flags & FLAG_PUSH == 0;
+        // Paired after lost framing: the reply may be a fragment of another.
+        let stale = s.flags & FLAG_STALE != 0;
         s.txn.bytes_out = bytes;
-        s.txn.status = if response_only || top_error || failed { Status::Error } else { Status::Ok };
+        s.txn.status = if response_only || top_error || failed || stale { Status::Error } else { Status::Ok };
         if let Some(r) = redis(&mut s.txn) {
             r.replied = true;
             r.is_error = top_error;
@@ -650,6 +708,22 @@ fn abort_message<const D: usize>(
     }
 }
 
+/// The reply stream lost framing: the commands waiting now may get a
+/// fragment, or nothing, for a reply (see [`FLAG_STALE`]).
+fn lose_reply_framing<const D: usize>(ctx: &mut Ctx<'_, '_>, side: &mut Side<D>) {
+    side.recovering = true;
+    // One record flagged per turn; bounded by the pool (and a guard).
+    let mut guard = 1usize << 16;
+    while guard > 0 {
+        guard -= 1;
+        let Some(h) = ctx.find(|s| waiting(s.flags) && s.flags & FLAG_STALE == 0) else { break };
+        match ctx.slot(h) {
+            Some(s) => s.flags |= FLAG_STALE,
+            None => break,
+        }
+    }
+}
+
 /// A parse error: the message in progress ends, marked; the direction
 /// resynchronises.
 fn malformed<const D: usize>(
@@ -662,6 +736,9 @@ fn malformed<const D: usize>(
     ctx.stats.parse_errors += 1;
     abort_message(ctx, side, conn, dir, malformed_note(dir));
     side.state = State::Resync { line_start };
+    if dir == Direction::ToClient {
+        lose_reply_framing(ctx, side);
+    }
 }
 
 // ---- values ----
@@ -1201,6 +1278,9 @@ fn gap<const D: usize>(ctx: &mut Ctx<'_, '_>, side: &mut Side<D>, conn: &mut Con
     // The next byte may start a message (whole segments were lost) or
     // be in the middle of one: look at its line first.
     side.state = State::Resync { line_start: true };
+    if dir == Direction::ToClient {
+        lose_reply_framing(ctx, side);
+    }
 }
 
 impl Analyzer for RedisParser {

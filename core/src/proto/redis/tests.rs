@@ -566,3 +566,34 @@ fn random_bytes_never_panic() {
         assert_eq!(stats.transactions_total() as usize, docs.len());
     }
 }
+
+#[test]
+fn lost_framing_does_not_invent_replies() {
+    // A gap inside a reply: what follows up to the next paired reply is
+    // parsed and skipped, not reported as replies of its own.
+    let (docs, stats) = run(&[
+        Step::Data(C, b"*1\r\n$4\r\nKEYS\r\n", 0),
+        Step::Data(S, b"*4\r\n$1\r\na\r\n", 1),
+        Step::Gap(S, 7),
+        Step::Data(S, b"$1\r\nc\r\n*2\r\n:1\r\n:2\r\n", 2),
+        Step::Data(C, b"*1\r\n$4\r\nPING\r\n", 3),
+        Step::Data(S, b"+PONG\r\n", 4),
+        Step::Data(S, b"+OK\r\n", 5),
+    ]);
+    assert_eq!(docs.len(), 3, "{docs:?}");
+    check(&docs[0], &[r#""method":"KEYS""#, r#""status":"Error""#, "Packet loss while capturing the response"]);
+    check(&docs[1], &[r#""method":"PING""#, r#""return_value":"PONG""#]);
+    // Back in step: an unpaired reply is reported again.
+    check(&docs[2], &["Unmatched response"]);
+    assert_eq!(stats.resync_skipped_bytes, 7 + 12);
+    // The confirmations of a SUBSCRIBE that was not seen are counted only.
+    let (docs, stats) = run(&[
+        Step::Data(S, b"*3\r\n$9\r\nsubscribe\r\n$1\r\na\r\n:1\r\n*3\r\n$9\r\nsubscribe\r\n$1\r\nb\r\n:2\r\n", 0),
+        Step::Data(C, b"*2\r\n$6\r\nLRANGE\r\n$1\r\nl\r\n", 1),
+        Step::Data(S, b"*3\r\n$9\r\nsubscribe\r\n$1\r\nx\r\n:1\r\n", 2),
+    ]);
+    assert_eq!(stats.unmatched_responses, 2);
+    assert_eq!(docs.len(), 1, "{docs:?}");
+    // Outside subscribed mode, a list that reads like one is LRANGE's data.
+    check(&docs[0], &[r#""method":"LRANGE""#, r#""return_value":"[subscribe, x, 1]""#]);
+}
