@@ -57,11 +57,21 @@ fn run_with(cfg: &Config, steps: &[Step<'_>]) -> (Docs, Stats) {
             Step::Data(_, _, us) => Timestamp::from_micros(*us),
             _ => Timestamp::from_micros(0),
         };
-        let mut ctx = Ctx { pending: &mut pending, stats: &mut stats, cfg, sink: &mut sink, flow: 0, meta: &meta, ts };
+        let mut ctx = Ctx {
+            pending: &mut pending,
+            stats: &mut stats,
+            cfg,
+            sink: &mut sink,
+            flow: 0,
+            meta: &meta,
+            ts,
+            pos: 0,
+            ack: None,
+        };
         match *step {
             Step::Data(dir, data, _) => {
                 let c = &mut carry[dir.index()];
-                crate::proto::feed(&mut parser, &mut ctx, &mut pool, c, dir, data);
+                crate::proto::feed(&mut parser, &mut ctx, &mut pool, c, dir, data, 0);
             }
             Step::Gap(dir, n) => {
                 let c = &mut carry[dir.index()];
@@ -82,6 +92,8 @@ fn run_with(cfg: &Config, steps: &[Step<'_>]) -> (Docs, Stats) {
         flow: 0,
         meta: &meta,
         ts: Timestamp::ZERO,
+        pos: 0,
+        ack: None,
     };
     parser.on_close(&mut ctx);
     ctx.flush_flow(Notes::NO_RESPONSE);
