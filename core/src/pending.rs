@@ -50,6 +50,10 @@ pub const FLAG_RESPONSE_ONLY: u8 = 1;
 pub const FLAG_REQUEST_DONE: u8 = 2;
 /// A response has started for this record.
 pub const FLAG_RESPONSE_STARTED: u8 = 4;
+/// No response is required (a quiet or `noreply` request): if none comes
+/// before the record times out or its flow ends, it is reported as it is,
+/// not as unanswered.
+pub const FLAG_RESPONSE_OPTIONAL: u8 = 0x80;
 
 /// One pending record.
 #[derive(Clone, Debug)]

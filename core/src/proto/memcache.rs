@@ -89,9 +89,9 @@ impl Default for MemcacheConfig {
 }
 
 // Bits of `PendingSlot::flags` this analyzer uses for its own bookkeeping
-// (the engine defines 0x01..0x04).
+// (the engine defines 0x01..0x04 and 0x80, FLAG_RESPONSE_OPTIONAL).
 /// A binary quiet request: a reply may never come, and that is fine.
-const FLAG_QUIET: u8 = 0x80;
+const FLAG_QUIET: u8 = crate::pending::FLAG_RESPONSE_OPTIONAL;
 /// No reply will come at all (text `noreply`, `quit`, binary `QuitQ`).
 const FLAG_NOREPLY: u8 = 0x40;
 /// An unknown command with `parseunknown` off: keeps its place in the

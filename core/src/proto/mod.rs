@@ -170,6 +170,15 @@ pub(crate) fn emit_unanswered(
     why: Notes,
 ) {
     if let Some(s) = pending.get_mut(h, Timestamp::ZERO) {
+        if s.flags & crate::pending::FLAG_RESPONSE_OPTIONAL != 0 && s.flags & crate::pending::FLAG_RESPONSE_STARTED == 0
+        {
+            // Nothing was expected back: report it as it is.
+            if why != Notes::NO_RESPONSE {
+                s.txn.notes.insert(why);
+            }
+            emit(pending, stats, sink, h);
+            return;
+        }
         let response_only = s.flags & crate::pending::FLAG_RESPONSE_ONLY != 0;
         let t = &mut s.txn;
         t.status = Status::Error;
