@@ -1,6 +1,8 @@
 //! Helpers for tapbeat's end-to-end tests: load a capture, run it through
 //! the same code path as `tapbeat read`, get the documents back as JSON.
 
+pub mod es_server;
+
 use std::path::{Path, PathBuf};
 
 use serde_json::Value;
