@@ -233,7 +233,7 @@ fn bulk(st: &State, body: &[u8]) -> (u16, Value) {
         );
     }
     let lines: Vec<&[u8]> = body.split(|&c| c == b'\n').filter(|l| !l.is_empty()).collect();
-    if lines.len() % 2 != 0 {
+    if !lines.len().is_multiple_of(2) {
         return (
             400,
             json!({"error": {"type": "illegal_argument_exception", "reason": "action without source"}, "status": 400}),
