@@ -79,11 +79,17 @@ enum Cmd {
         #[arg(long, value_name = "SECS", default_value_t = 30)]
         stats_interval: u64,
     },
-    /// Validate a config file and print the effective settings.
+    /// Validate a config file, print the effective settings, and check that
+    /// every configured output can be reached. Exit status: 0 valid, 1
+    /// invalid (the message names the key and line), 3 an output is
+    /// unreachable.
     CheckConfig {
         /// YAML config file.
         #[arg(short, long, value_name = "FILE")]
         config: Option<PathBuf>,
+        /// Do not try to reach the outputs.
+        #[arg(long)]
+        no_probe: bool,
     },
     /// List the capture devices libpcap can open.
     Devices,
@@ -183,10 +189,17 @@ fn run() -> Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        Cmd::CheckConfig { config } => {
+        Cmd::CheckConfig { config, no_probe } => {
             let s = load(config.as_ref())?;
             print!("{}", s.describe());
-            Ok(ExitCode::SUCCESS)
+            if no_probe {
+                return Ok(ExitCode::SUCCESS);
+            }
+            let (lines, ok) = tapbeat::read::probe_outputs(&s);
+            for l in &lines {
+                eprintln!("tapbeat: {l}");
+            }
+            Ok(if ok { ExitCode::SUCCESS } else { ExitCode::from(3) })
         }
         Cmd::Devices => {
             let devs = pcap::Device::list().context("cannot list devices")?;

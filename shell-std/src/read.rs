@@ -183,3 +183,32 @@ pub fn start_outputs(settings: &Settings, block_when_full: bool) -> Result<Fanou
     }
     Ok(Fanout { pipelines })
 }
+
+/// Tries every configured output once (a connection, a ping); returns one
+/// line per output and whether all could be reached.
+pub fn probe_outputs(settings: &Settings) -> (Vec<String>, bool) {
+    let mut lines = Vec::new();
+    let mut ok = true;
+    for spec in &settings.outputs {
+        let (name, r): (&str, std::io::Result<()>) = match spec {
+            OutputSpec::Console => ("console", Ok(())),
+            OutputSpec::File(f) => ("file", crate::output::file::FileOutput::open(f.clone()).map(|_| ())),
+            OutputSpec::Redis(r, _) => {
+                use crate::output::Output;
+                ("redis", crate::output::redis::RedisOutput::new(r.clone()).probe())
+            }
+            OutputSpec::Elasticsearch(e, _) => {
+                use crate::output::Output;
+                ("elasticsearch", crate::output::elasticsearch::EsOutput::new(e.clone()).probe())
+            }
+        };
+        match r {
+            Ok(()) => lines.push(format!("output {name}: reachable")),
+            Err(e) => {
+                ok = false;
+                lines.push(format!("output {name}: unreachable: {e}"));
+            }
+        }
+    }
+    (lines, ok)
+}

@@ -98,3 +98,40 @@ fn help_documents_every_read_flag() {
         assert!(help.contains(flag), "{flag} missing from:\n{help}");
     }
 }
+
+fn check(yaml: &str) -> (Option<i32>, String) {
+    let dir = std::env::temp_dir().join(format!("tapbeat-chk-{}-{}", std::process::id(), yaml.len()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let cfg = dir.join("c.yml");
+    std::fs::write(&cfg, yaml).unwrap();
+    let out = bin().args(["check-config", "-c"]).arg(&cfg).output().unwrap();
+    std::fs::remove_dir_all(dir).ok();
+    (out.status.code(), String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
+#[test]
+fn bad_configs_get_clear_messages_and_exit_codes() {
+    // Wrong type.
+    let (code, err) = check("protocols:\n  http:\n    ports: eighty\n");
+    assert_eq!(code, Some(1));
+    assert!(err.contains("ports") && err.contains("line 3"), "{err}");
+    // Port out of range.
+    let (code, err) = check("protocols:\n  redis:\n    ports: [70000]\n");
+    assert_eq!(code, Some(1));
+    assert!(err.contains("70000") || err.contains("u16"), "{err}");
+    // Bad enumerated value.
+    let (code, err) = check("output:\n  redis:\n    datatype: queue\n");
+    assert_eq!(code, Some(1));
+    assert!(err.contains("output.redis.datatype") && err.contains("queue"), "{err}");
+    // Missing secret.
+    let (code, err) = check("output:\n  redis:\n    password_env: TAPBEAT_NO_SUCH_VARIABLE\n");
+    assert_eq!(code, Some(1));
+    assert!(err.contains("TAPBEAT_NO_SUCH_VARIABLE"), "{err}");
+    // Unreachable outputs: valid config, exit 3, each output named.
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let (code, err) = check(&format!(
+        "output:\n  redis:\n    host: 127.0.0.1\n    port: {port}\n    timeout: 1\n  elasticsearch:\n    hosts: [\"127.0.0.1:{port}\"]\n    timeout: 1\n"
+    ));
+    assert_eq!(code, Some(3), "{err}");
+    assert!(err.contains("output redis: unreachable") && err.contains("output elasticsearch: unreachable"), "{err}");
+}

@@ -199,6 +199,15 @@ impl Output for EsOutput {
     fn close(&mut self) -> io::Result<()> {
         Ok(())
     }
+
+    fn probe(&mut self) -> io::Result<()> {
+        let (status, text) = self.request("GET", "/", b"", false)?;
+        if status == 200 {
+            Ok(())
+        } else {
+            Err(io::Error::other(format!("{}: HTTP {status}: {}", self.base(), short(&text))))
+        }
+    }
 }
 
 fn short(s: &str) -> String {

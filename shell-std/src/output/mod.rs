@@ -48,6 +48,10 @@ pub trait Output: Send {
     fn send(&mut self, batch: &[Vec<u8>]) -> io::Result<u64>;
     /// Flushes and releases what the output holds.
     fn close(&mut self) -> io::Result<()>;
+    /// Checks that the destination can be reached (for `check-config`).
+    fn probe(&mut self) -> io::Result<()> {
+        Ok(())
+    }
 }
 
 /// Counters of one pipeline, shared with its thread.

@@ -115,4 +115,9 @@ impl Output for RedisOutput {
         self.conn = None;
         Ok(())
     }
+    fn probe(&mut self) -> io::Result<()> {
+        let conn = self.connect()?;
+        redis::cmd("PING").query::<String>(conn).map_err(io_err)?;
+        Ok(())
+    }
 }
