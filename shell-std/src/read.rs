@@ -141,15 +141,78 @@ fn read_one(path: &Path, engine: &mut Engine<'_>, sink: &mut NdjsonSink<'_>) -> 
         .map_err(|e| anyhow::anyhow!("{e}"))
         .context("not a readable pcap or pcapng file")?;
     let link = LinkType(cap.get_datalink().0 as u32);
+    let mut progress = Progress::new(path);
     loop {
         match cap.next_packet() {
             Ok(p) => {
                 let ts =
                     Timestamp::from_secs_micros(p.header.ts.tv_sec.max(0) as u64, p.header.ts.tv_usec.max(0) as u32);
+                progress.packet(p.header.caplen as u64);
                 engine.process(ts, link, p.data, sink);
             }
-            Err(pcap::Error::NoMorePackets) => return Ok(()),
-            Err(e) => bail!("capture is truncated or corrupt: {e}"),
+            Err(pcap::Error::NoMorePackets) => {
+                progress.done();
+                return Ok(());
+            }
+            Err(e) => {
+                progress.done();
+                bail!("capture is truncated or corrupt: {e}")
+            }
+        }
+    }
+}
+
+/// A one-line progress display on stderr (bytes, packets/s, ETA), shown
+/// only when stderr is a terminal and the file takes more than a moment.
+struct Progress {
+    on: bool,
+    total: u64,
+    bytes: u64,
+    packets: u64,
+    start: std::time::Instant,
+    last: std::time::Instant,
+    shown: bool,
+}
+
+impl Progress {
+    fn new(path: &Path) -> Progress {
+        use std::io::IsTerminal;
+        let now = std::time::Instant::now();
+        Progress {
+            on: std::io::stderr().is_terminal(),
+            total: std::fs::metadata(path).map(|m| m.len()).unwrap_or(0),
+            // Each record has a 16-byte header; the file a 24-byte one.
+            bytes: 24,
+            packets: 0,
+            start: now,
+            last: now,
+            shown: false,
+        }
+    }
+
+    fn packet(&mut self, caplen: u64) {
+        self.bytes += caplen + 16;
+        self.packets += 1;
+        if self.on && self.packets % 4096 == 0 && self.last.elapsed().as_millis() >= 250 {
+            self.last = std::time::Instant::now();
+            let secs = self.start.elapsed().as_secs_f64().max(1e-3);
+            let frac = if self.total > 0 { (self.bytes as f64 / self.total as f64).min(1.0) } else { 0.0 };
+            let eta = if frac > 0.0 { secs / frac - secs } else { 0.0 };
+            eprint!(
+                "\r{:5.1}%  {} / {} MiB  {:.0} packets/s  ETA {:.0}s   ",
+                frac * 100.0,
+                self.bytes >> 20,
+                self.total >> 20,
+                self.packets as f64 / secs,
+                eta
+            );
+            self.shown = true;
+        }
+    }
+
+    fn done(&mut self) {
+        if self.shown {
+            eprint!("\r{:70}\r", "");
         }
     }
 }
