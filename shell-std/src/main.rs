@@ -16,6 +16,9 @@ use tapbeat::report::summary;
 #[derive(Parser)]
 #[command(name = "tapbeat", version, about, long_about = None)]
 struct Cli {
+    /// More log output on stderr: -v info, -vv debug (default: warnings).
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    verbose: u8,
     #[command(subcommand)]
     cmd: Cmd,
 }
@@ -104,6 +107,12 @@ fn load(config: Option<&PathBuf>) -> Result<Settings> {
 
 fn run() -> Result<ExitCode> {
     let cli = Cli::parse();
+    let level = match cli.verbose {
+        0 => tracing::Level::WARN,
+        1 => tracing::Level::INFO,
+        _ => tracing::Level::DEBUG,
+    };
+    tracing_subscriber::fmt().with_max_level(level).with_writer(std::io::stderr).with_target(false).init();
     match cli.cmd {
         Cmd::Read { files, config, ports, schema, output, no_stats } => {
             let mut settings = load(config.as_ref())?;
@@ -113,6 +122,7 @@ fn run() -> Result<ExitCode> {
             if let Some(s) = schema {
                 settings.schema = parse_schema(&s)?;
             }
+            tracing::info!(files = files.len(), memory_bytes = settings.sizes.bytes(), "reading");
             let (sum, outputs) = match &output {
                 Some(p) => {
                     let mut out = BufWriter::with_capacity(
@@ -175,6 +185,11 @@ fn run() -> Result<ExitCode> {
             }
             let fan = tapbeat::read::start_outputs(&settings, false)?;
             eprintln!("tapbeat: capturing on {device} with filter '{filter}', {} worker(s)", settings.workers);
+            tracing::info!(
+                outputs = fan.pipelines.len(),
+                memory_bytes = settings.sizes.bytes() * settings.workers,
+                "started"
+            );
             let every = (stats_interval > 0).then(|| std::time::Duration::from_secs(stats_interval));
             let sum = tapbeat::live::run_live(&settings, &device, &filter, stop, &fan, every);
             let lines = fan.shutdown(settings.shutdown_timeout);

@@ -141,6 +141,7 @@ fn read_one(path: &Path, engine: &mut Engine<'_>, sink: &mut NdjsonSink<'_>) -> 
         .map_err(|e| anyhow::anyhow!("{e}"))
         .context("not a readable pcap or pcapng file")?;
     let link = LinkType(cap.get_datalink().0 as u32);
+    tracing::info!(file = %path.display(), link = link.0, "reading capture");
     let mut progress = Progress::new(path);
     loop {
         match cap.next_packet() {

@@ -191,6 +191,7 @@ impl Output for EsOutput {
         if r.is_err() && self.s.hosts.len() > 1 {
             // Fail over: the next attempt goes to the next host.
             self.host = self.host.wrapping_add(1);
+            tracing::info!(host = self.base(), "elasticsearch: failing over");
             self.template_done = false;
         }
         r

@@ -213,6 +213,7 @@ fn deliver_all(
         let chunk = batch.get(start..end).unwrap_or(&[]);
         match out.send(chunk) {
             Ok(rejected) => {
+                tracing::debug!(output = out.name(), documents = chunk.len(), "batch sent");
                 let rejected = rejected.min(chunk.len() as u64);
                 c.sent.fetch_add(chunk.len() as u64 - rejected, Ordering::Relaxed);
                 c.rejected.fetch_add(rejected, Ordering::Relaxed);
@@ -221,7 +222,7 @@ fn deliver_all(
             }
             Err(e) => {
                 c.send_errors.fetch_add(1, Ordering::Relaxed);
-                eprintln!("tapbeat: output {}: {e}; retrying in {:?}", out.name(), backoff);
+                tracing::warn!(output = out.name(), error = %e, retry_in = ?backoff, "send failed");
                 if deadline.is_some_and(|d| Instant::now() + backoff > d) {
                     c.dropped_at_shutdown.fetch_add((batch.len() - start) as u64, Ordering::Relaxed);
                     break;
