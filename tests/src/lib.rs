@@ -107,3 +107,33 @@ pub fn s(doc: &Value, path: &[&str]) -> String {
         other => other.to_string(),
     }
 }
+
+/// Splits the TCP payload of an Ethernet/IPv4/TCP frame at byte `at` into
+/// two frames (sequence number and IP lengths adjusted, SYN kept on the
+/// first part and FIN on the second; checksums are not verified by the
+/// kernel, as on a mirror port with offload). `None` when the frame is not
+/// Ethernet/IPv4/TCP or `at` is not inside its payload.
+pub fn split_frame(f: &[u8], at: usize) -> Option<(Vec<u8>, Vec<u8>)> {
+    if f.len() < 14 + 20 + 20 || f.get(12..14)? != [0x08, 0x00] || *f.get(23)? != 6 {
+        return None;
+    }
+    let tcp = 14 + (f[14] & 0x0f) as usize * 4;
+    let pay = tcp + (*f.get(tcp + 12)? >> 4) as usize * 4;
+    let end = 14 + u16::from_be_bytes([f[16], f[17]]) as usize;
+    if end > f.len() || pay >= end || at == 0 || at >= end - pay {
+        return None;
+    }
+    let flags = f[tcp + 13];
+    let seq = u32::from_be_bytes([f[tcp + 4], f[tcp + 5], f[tcp + 6], f[tcp + 7]]);
+    let mut a = f[..pay + at].to_vec();
+    let a_total = (a.len() - 14) as u16;
+    a[16..18].copy_from_slice(&a_total.to_be_bytes());
+    a[tcp + 13] = flags & !0x01;
+    let mut b = f[..pay].to_vec();
+    b.extend_from_slice(&f[pay + at..end]);
+    let b_total = (b.len() - 14) as u16;
+    b[16..18].copy_from_slice(&b_total.to_be_bytes());
+    b[tcp + 4..tcp + 8].copy_from_slice(&seq.wrapping_add(at as u32).to_be_bytes());
+    b[tcp + 13] = flags & !0x02;
+    Some((a, b))
+}

@@ -9,7 +9,7 @@
 use proptest::prelude::*;
 use serde_json::Value;
 use tapbeat_core::{LinkType, Protocol, Timestamp};
-use tapbeat_tests::{load, pcaps, run_frames, s, settings_for};
+use tapbeat_tests::{load, pcaps, run_frames, s, settings_for, split_frame};
 
 type Frames = Vec<(Timestamp, Vec<u8>)>;
 
@@ -193,32 +193,6 @@ fn recorded(name: &str) -> tapbeat_tests::Capture {
 
 fn packetbeat(name: &str) -> tapbeat_tests::Capture {
     load(&pcaps().join("packetbeat").join(name))
-}
-
-/// Splits the TCP payload of an Ethernet/IPv4/TCP frame at `at`.
-fn split_frame(f: &[u8], at: usize) -> Option<(Vec<u8>, Vec<u8>)> {
-    if f.len() < 54 || f[12..14] != [0x08, 0x00] || f[23] != 6 {
-        return None;
-    }
-    let tcp = 14 + (f[14] & 0x0f) as usize * 4;
-    let pay = tcp + (f[tcp + 12] >> 4) as usize * 4;
-    let end = 14 + u16::from_be_bytes([f[16], f[17]]) as usize;
-    if end > f.len() || pay >= end || at == 0 || at >= end - pay {
-        return None;
-    }
-    let flags = f[tcp + 13];
-    let seq = u32::from_be_bytes([f[tcp + 4], f[tcp + 5], f[tcp + 6], f[tcp + 7]]);
-    let mut a = f[..pay + at].to_vec();
-    let al = (a.len() - 14) as u16;
-    a[16..18].copy_from_slice(&al.to_be_bytes());
-    a[tcp + 13] = flags & !0x01;
-    let mut b = f[..pay].to_vec();
-    b.extend_from_slice(&f[pay + at..end]);
-    let bl = (b.len() - 14) as u16;
-    b[16..18].copy_from_slice(&bl.to_be_bytes());
-    b[tcp + 4..tcp + 8].copy_from_slice(&seq.wrapping_add(at as u32).to_be_bytes());
-    b[tcp + 13] = flags & !0x02;
-    Some((a, b))
 }
 
 fn has_payload(f: &[u8]) -> bool {

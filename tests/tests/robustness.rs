@@ -8,41 +8,10 @@ use proptest::prelude::*;
 use serde_json::Value;
 use tapbeat::read::{EngineMemory, NdjsonSink};
 use tapbeat_core::{Engine, LinkType, Timestamp};
-use tapbeat_tests::{http_settings, load, pcaps, run_frames, s, Capture};
+use tapbeat_tests::{http_settings, load, pcaps, run_frames, s, split_frame, Capture};
 
 fn recorded(name: &str) -> Capture {
     load(&pcaps().join("recorded/http").join(name))
-}
-
-/// Splits the TCP payload of an Ethernet/IPv4/TCP frame at `at` into two
-/// frames (sequence numbers and IP lengths adjusted; checksums are not
-/// verified by the kernel, as on a mirror port with offload).
-fn split_frame(f: &[u8], at: usize) -> Option<(Vec<u8>, Vec<u8>)> {
-    if f.len() < 14 + 20 + 20 || f[12..14] != [0x08, 0x00] || f[23] != 6 {
-        return None;
-    }
-    let ihl = (f[14] & 0x0f) as usize * 4;
-    let tcp = 14 + ihl;
-    let doff = (f[tcp + 12] >> 4) as usize * 4;
-    let pay = tcp + doff;
-    let total = u16::from_be_bytes([f[16], f[17]]) as usize;
-    let end = 14 + total;
-    if end > f.len() || pay >= end || at == 0 || at >= end - pay {
-        return None;
-    }
-    let flags = f[tcp + 13];
-    let seq = u32::from_be_bytes([f[tcp + 4], f[tcp + 5], f[tcp + 6], f[tcp + 7]]);
-    let mut a = f[..pay + at].to_vec();
-    let a_total = (a.len() - 14) as u16;
-    a[16..18].copy_from_slice(&a_total.to_be_bytes());
-    a[tcp + 13] = flags & !0x01; // FIN only on the second part
-    let mut b = f[..pay].to_vec();
-    b.extend_from_slice(&f[pay + at..end]);
-    let b_total = (b.len() - 14) as u16;
-    b[16..18].copy_from_slice(&b_total.to_be_bytes());
-    b[tcp + 4..tcp + 8].copy_from_slice(&seq.wrapping_add(at as u32).to_be_bytes());
-    b[tcp + 13] = flags & !0x02; // SYN only on the first part
-    Some((a, b))
 }
 
 /// True when delaying a frame captured at `a` behind one captured at `b`
