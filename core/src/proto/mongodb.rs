@@ -1181,6 +1181,9 @@ impl Analyzer for MongodbParser {
     }
 }
 
+#[cfg(test)]
+mod tests;
+
 /// Writes the Mongodb fields of the Packetbeat 1.2 layout into `m`.
 pub(crate) fn json_packetbeat<M: SerializeMap>(
     m: &mut M,

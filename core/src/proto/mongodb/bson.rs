@@ -1475,3 +1475,174 @@ fn write_decimal128(b: &mut Buf<64>, v: &[u8]) {
         let _ = write!(b, "E{}{}", if adjusted >= 0 { "+" } else { "" }, adjusted);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::proto::mongodb::tests::Bs;
+
+    type Rendered = heapless::String<3000>;
+
+    /// Renders one document with `Role::Plain`, `chunk` bytes per call
+    /// (unconsumed bytes carried over, as the engine does).
+    fn render(doc: &[u8], chunk: usize) -> (Rendered, bool, bool) {
+        let mut text = Text::new();
+        let mut err = ErrorText::default();
+        let mut w = Walker::default();
+        let mut env = Env { text: &mut text, err: &mut err, opts: Opts::default() };
+        let out = Out::start(env.text, Span::EMPTY, 3000);
+        w.start(&mut env, Role::Plain, doc.len() as u32, 1, out);
+        let mut carry: heapless::Vec<u8, 4096> = heapless::Vec::new();
+        let mut done = false;
+        for piece in doc.chunks(chunk) {
+            carry.extend_from_slice(piece).unwrap();
+            let (n, d) = w.feed(&mut env, &carry);
+            done = d;
+            let rest: heapless::Vec<u8, 4096> = heapless::Vec::from_slice(&carry[n..]).unwrap();
+            carry = rest;
+        }
+        assert!(done, "walk finished");
+        assert!(carry.is_empty(), "every byte consumed");
+        let mut s = Rendered::new();
+        write!(s, "{}", crate::text::Lossy(env.text.get(w.out.span))).unwrap();
+        (s, w.malformed, w.truncated)
+    }
+
+    fn balanced(s: &str) -> bool {
+        let (mut depth, mut in_str, mut esc) = (0i32, false, false);
+        for c in s.chars() {
+            match (in_str, esc, c) {
+                (true, true, _) => esc = false,
+                (true, false, '\\') => esc = true,
+                (true, false, '"') => in_str = false,
+                (false, _, '"') => in_str = true,
+                (false, _, '{' | '[') => depth += 1,
+                (false, _, '}' | ']') => depth -= 1,
+                _ => {}
+            }
+            if depth < 0 {
+                return false;
+            }
+        }
+        depth == 0 && !in_str
+    }
+
+    fn dec128(neg: bool, exp: i32, coef: u64) -> [u8; 16] {
+        let hi = (neg as u64) << 63 | ((exp + 6176) as u64) << 49;
+        let mut b = [0u8; 16];
+        b[..8].copy_from_slice(&coef.to_le_bytes());
+        b[8..].copy_from_slice(&hi.to_le_bytes());
+        b
+    }
+
+    #[test]
+    fn every_type_renders_the_same_whatever_the_cuts() {
+        let mut bin = [0u8; 21];
+        bin[..4].copy_from_slice(&16i32.to_le_bytes());
+        bin[4] = 4;
+        for (i, b) in bin[5..].iter_mut().enumerate() {
+            *b = i as u8;
+        }
+        let oid = [0x55, 0x8b, 0xeb, 0xb4, 0x5f, 0x07, 0x56, 0x65, 0xd2, 0xae, 0x86, 0x27];
+        let mut dbptr: heapless::Vec<u8, 64> = heapless::Vec::new();
+        dbptr.extend_from_slice(&4i32.to_le_bytes()).unwrap();
+        dbptr.extend_from_slice(b"a.b\0").unwrap();
+        dbptr.extend_from_slice(&oid).unwrap();
+        let scope = Bs::new().i32("x", 1).done();
+        let mut cws: heapless::Vec<u8, 64> = heapless::Vec::new();
+        let total = 4 + 4 + 2 + scope.len();
+        cws.extend_from_slice(&(total as i32).to_le_bytes()).unwrap();
+        cws.extend_from_slice(&2i32.to_le_bytes()).unwrap();
+        cws.extend_from_slice(b"f\0").unwrap();
+        cws.extend_from_slice(&scope).unwrap();
+        let mut code = [0u8; 7];
+        code[..4].copy_from_slice(&3i32.to_le_bytes());
+        code[4..].copy_from_slice(b"go\0");
+        let doc = Bs::new()
+            .f64("d", 1.0)
+            .f64("d2", -2.5)
+            .f64("big", 1e300)
+            .str("s", "q\"b\\n\n\u{1}é")
+            .doc("o")
+            .i32("a", 1)
+            .arr("l")
+            .str("0", "x")
+            .bool("1", false)
+            .close()
+            .close()
+            .raw(0x05, "bin", &bin)
+            .raw(0x06, "u", &[])
+            .raw(0x07, "id", &oid)
+            .bool("t", true)
+            .raw(0x09, "when", &1_394_755_200_123i64.to_le_bytes())
+            .raw(0x09, "before", &(-1i64).to_le_bytes())
+            .raw(0x0A, "n", &[])
+            .raw(0x0B, "re", b"^a.*\0i\0")
+            .raw(0x0C, "ptr", &dbptr)
+            .raw(0x0D, "js", &code)
+            .raw(0x0E, "sym", &code)
+            .raw(0x0F, "cws", &cws)
+            .i32("i", -7)
+            .raw(0x11, "ts", &((5u64 << 32) | 1).to_le_bytes())
+            .i64("l64", 1 << 40)
+            .raw(0x13, "dec", &dec128(false, 0, 1))
+            .raw(0x13, "dec2", &dec128(true, -6, 1234))
+            .raw(0x13, "dec3", &dec128(false, 3, 123))
+            .raw(0xFF, "min", &[])
+            .raw(0x7F, "max", &[])
+            .done();
+        let want = concat!(
+            r#"{"d":1,"d2":-2.5,"big":1e300,"s":"q\"b\\n\n\u0001é","o":{"a":1,"l":["x",false]},"#,
+            r#""bin":{"$binary":{"base64":"AAECAwQFBgcICQoLDA0ODw==","subType":"04"}},"u":null,"#,
+            r#""id":"558bebb45f075665d2ae8627","t":true,"when":"2014-03-14T00:00:00.123Z","#,
+            r#""before":"1969-12-31T23:59:59.999Z","n":null,"re":{"$regex":"^a.*","$options":"i"},"#,
+            r#""ptr":{"$dbPointer":{"$ref":"a.b","$id":"558bebb45f075665d2ae8627"}},"js":{"$code":"go"},"#,
+            r#""sym":"go","cws":{"$code":"f","$scope":{"x":1}},"i":-7,"ts":21474836481,"l64":1099511627776,"#,
+            r#""dec":{"$numberDecimal":"1"},"dec2":{"$numberDecimal":"-0.001234"},"#,
+            r#""dec3":{"$numberDecimal":"1.23E+5"},"min":{"$minKey":1},"max":{"$maxKey":1}}"#
+        );
+        for chunk in [doc.len(), 1, 2, 3, 7, 16, 17] {
+            let (s, malformed, truncated) = render(&doc, chunk);
+            assert_eq!(s.as_str(), want, "chunk {chunk}");
+            assert!(!malformed && !truncated);
+        }
+    }
+
+    #[test]
+    fn depth_is_capped() {
+        let mut b = Bs::new();
+        for _ in 0..15 {
+            b.doc("a");
+        }
+        for _ in 0..15 {
+            b.close();
+        }
+        let doc = b.done();
+        let (s, malformed, truncated) = render(&doc, 5);
+        assert!(!malformed);
+        assert!(truncated);
+        assert!(s.contains("\"...\""), "{s}");
+        assert!(balanced(&s), "{s}");
+    }
+
+    #[test]
+    fn faults_close_the_json() {
+        let good = Bs::new().str("a", "xyz").doc("b").arr("c").i32("0", 1).close().close().done();
+        for i in 0..good.len() {
+            for v in [0x00u8, 0x01, 0x7f, 0xff, 0x03, 0x13] {
+                let mut bad = good.clone();
+                bad[i] = v;
+                let (s, _, _) = render(&bad, 3);
+                assert!(balanced(&s), "byte {i} = {v}: {s}");
+            }
+        }
+    }
+
+    #[test]
+    fn names_cut_and_flagged() {
+        let mut n: Name<4> = Name::default();
+        n.push(b"abcdef");
+        assert_eq!(n.get(), b"abcd");
+        assert!(n.cut);
+    }
+}
