@@ -219,7 +219,8 @@ impl MongodbTxn {
         self.text.text(span)
     }
 
-    /// Packetbeat's `query`: `resource.method(args).skip(n).limit(n)`,
+    /// Packetbeat's `query`: `resource.method(args).skip(n).limit(n)`
+    /// (`method(...)` alone when there is no resource, e.g. killCursors),
     /// where the arguments are shown only for insert, update and
     /// findAndModify, without their data (documents, updates, update).
     pub fn query(&self) -> Query<'_> {
@@ -263,7 +264,10 @@ pub struct Query<'a> {
 impl fmt::Display for Query<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let t = self.t;
-        write!(f, "{}.{}(", t.s(t.resource), t.s(t.method))?;
+        if !t.resource.is_empty() {
+            write!(f, "{}.", t.s(t.resource))?;
+        }
+        write!(f, "{}(", t.s(t.method))?;
         let method = t.text.get(t.method);
         let params = t.text.get(t.params);
         if !params.is_empty() && (self.full || MongodbTxn::shows_args(method)) {
