@@ -124,6 +124,20 @@ def parse_op_msg(body):
     return flags, doc, seqs
 
 
+def reply_error(op, body):
+    """True when a reply reports a failure (what a decoder can tell)."""
+    if op == OP_MSG:
+        doc = parse_op_msg(body)[1] or {}
+    elif op == OP_REPLY:
+        if struct.unpack("<i", body[:4])[0] & 3:
+            return True
+        docs = bson.decode_all(body[20:])
+        doc = docs[0] if docs else {}
+    else:
+        return False
+    return doc.get("ok", 1) == 0 or "writeErrors" in doc or "$err" in doc
+
+
 def read_exact(sock, n):
     buf = b""
     while len(buf) < n:
@@ -184,11 +198,13 @@ class Handler(socketserver.BaseRequestHandler):
     def send(self, msg, command="", compressor=None):
         length, rid, rto, op = struct.unpack("<iiii", msg[:16])
         flags = struct.unpack("<I", msg[16:20])[0] if op == OP_MSG else 0
+        error = reply_error(op, msg[16:])
         if compressor is not None:
             msg = compress(msg, compressor)
         self.request.sendall(msg)
         log({"conn": self.conn, "dir": "s2c", "opcode": OP_COMPRESSED if compressor is not None else op,
-             "inner": op, "request_id": rid, "response_to": rto, "flags": flags, "command": command})
+             "inner": op, "request_id": rid, "response_to": rto, "flags": flags, "command": command,
+             "compressor": compressor, "error": error})
 
     def rid(self):
         self.next_id += 1
@@ -545,8 +561,14 @@ def summary(name, port, logpath):
     answered = {(e["conn"], e["response_to"]) for e in s2c}
     replied = sum(1 for e in c2s if (e["conn"], e["request_id"]) in answered)
     continuations = len(s2c) - replied
+    # Flags a decoder cannot see: inside zlib-compressed bodies.
+    hidden = sum(1 for e in c2s if e["opcode"] == OP_COMPRESSED and e["compressor"] != 0 and e["flags"] & MORE_TO_COME)
+    requests = {(e["conn"], e["request_id"]) for e in c2s}
+    errors = sum(1 for e in s2c if e["error"] and e.get("compressor") in (None, 0)
+                 and (e["conn"], e["response_to"]) in requests)
     row = [name, str(port), str(len(conns)), str(len(c2s)), str(len(s2c)), str(replied), str(no_reply),
-           str(continuations), str(unknown), str(compressed), str(transactions), ",".join(methods)]
+           str(continuations), str(unknown), str(compressed), str(hidden), str(errors), str(transactions),
+           ",".join(methods)]
     print("\t".join(row))
 
 
