@@ -95,15 +95,21 @@ fn expected(file: &str, row_count: &str) -> usize {
         // each connection reports it once (a malformed request with
         // `mongodb.opcode`). Packetbeat's test counts log lines instead.
         "mongodb_invalid_opcode_2269.pcap" => 3,
-        _ => row_count.split([',', ' ']).next().unwrap().trim_start_matches(">=").trim_end_matches("(indexed)").parse().unwrap(),
+        _ => row_count
+            .split([',', ' '])
+            .next()
+            .unwrap()
+            .trim_start_matches(">=")
+            .trim_end_matches("(indexed)")
+            .parse()
+            .unwrap(),
     }
 }
 
 #[test]
 fn every_manifest_capture_matches_packetbeat() {
     let dir = pcaps().join("packetbeat");
-    let rows: Vec<_> =
-        manifest(&dir.join("MANIFEST.tsv")).into_iter().filter(|r| r["protocol"] == "mongodb").collect();
+    let rows: Vec<_> = manifest(&dir.join("MANIFEST.tsv")).into_iter().filter(|r| r["protocol"] == "mongodb").collect();
     assert_eq!(rows.len(), 10, "MongoDB captures present");
     for row in rows {
         let file = &row["file"];
