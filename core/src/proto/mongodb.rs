@@ -11,10 +11,12 @@
 //! Opcodes: OP_MSG (sections of kind 0 and 1, checksum flag, `moreToCome`,
 //! exhaust replies), OP_QUERY / OP_REPLY (finds and commands), OP_GET_MORE,
 //! OP_INSERT, OP_UPDATE, OP_DELETE, OP_KILL_CURSORS, the legacy OP_MSG
-//! (1000), and OP_COMPRESSED: noop-compressed messages are decoded; snappy,
-//! zlib and zstd ones are paired and reported with `mongodb.compressor`
-//! set but not decompressed (each needs a window of 32–64 KiB per message,
-//! beyond this kernel's memory budget). A message with an opcode nobody
+//! (1000), and OP_COMPRESSED (`mongodb.compressor` set): noop messages are
+//! decoded whole; of snappy and zlib ones the first [`peek::PEEK_OUT`]
+//! bytes are decoded (a full decompressor needs a 32–64 KiB window per
+//! message, beyond this kernel's memory budget; a prefix needs none), which
+//! gives the flags (`moreToCome`), the command and most small messages
+//! whole; zstd messages are paired but not decoded. A message with an opcode nobody
 //! defined is skipped by its length; each such opcode is reported once per
 //! connection (a transaction marked malformed, `mongodb.opcode` set), not
 //! once per message, and counted in `parse_errors` every time.
@@ -36,6 +38,7 @@
 
 pub mod bson;
 pub mod json;
+pub mod peek;
 pub mod txn;
 
 pub use txn::{ErrorText, MongodbTxn, Query, ERROR_CAP, MONGODB_TEXT_CAP, REQUEST_TEXT_CAP};
@@ -234,6 +237,8 @@ struct Side {
     sub: u8,
     /// The record's walker belongs to this message.
     walking: bool,
+    /// A compressed message whose beginning was decoded (see [`peek`]).
+    peeked: bool,
     /// Lengths or fields made no sense (the rest was skipped).
     malformed: bool,
     more_to_come: bool,
@@ -301,6 +306,7 @@ impl MongodbParser {
             step: 0,
             sub: 0,
             walking: false,
+            peeked: false,
             malformed: false,
             more_to_come: false,
         };
@@ -691,7 +697,17 @@ impl MongodbParser {
             Item::Compressed => {
                 let b = take!(9);
                 let orig = le_i32(b).unwrap_or(0);
+                let size = le_i32(b.get(4..).unwrap_or(&[])).unwrap_or(0) as u32;
                 let comp = b.get(8).copied().unwrap_or(0);
+                let inner_known = orig != OP_COMPRESSED && program(orig).is_some();
+                if comp == 1 || comp == 2 {
+                    // Wait for the compressed bytes whose decoding gives the
+                    // beginning of the message (within a carry block).
+                    let want = (left as usize).min(9 + peek::PEEK_IN);
+                    if chunk.len() < want {
+                        return None;
+                    }
+                }
                 if let Some(x) = side.msg.and_then(|h| ctx.txn(h)).and_then(mongo) {
                     x.compressor = Some(comp);
                     if dir == Direction::ToServer {
@@ -699,17 +715,66 @@ impl MongodbParser {
                     }
                 }
                 let s = self.side(dir);
-                if comp == 0 && orig != OP_COMPRESSED && program(orig).is_some() {
+                if comp == 0 && inner_known {
                     // noop: the original body follows as it is.
                     s.op = orig;
                     s.step = 0;
-                } else {
-                    s.step = s.step.saturating_add(1);
+                    return Some(9);
+                }
+                s.step = s.step.saturating_add(1);
+                if (comp == 1 || comp == 2) && inner_known && side.walking && size <= MAX_MESSAGE_LEN {
+                    let input = chunk.get(9..(left as usize).min(9 + peek::PEEK_IN)).unwrap_or(&[]);
+                    let mut out = [0u8; peek::PEEK_OUT];
+                    let n = if comp == 1 {
+                        peek::snappy_prefix(input, &mut out)
+                    } else {
+                        peek::zlib_prefix(input, &mut out)
+                    };
+                    self.peek_inner(ctx, dir, orig, size, out.get(..n).unwrap_or(&[]));
                 }
                 Some(9)
             }
             Item::Rest => Some(chunk.len()),
         }
+    }
+
+    /// Reads the decoded beginning (`prefix`) of a compressed message whose
+    /// original opcode is `op` and body `size` bytes, as if it were the
+    /// message: the same layout, at stream positions `0..size`. What lies
+    /// beyond the prefix is skipped (the walk stops there, marked cut).
+    fn peek_inner(&mut self, ctx: &mut Ctx<'_, '_>, dir: Direction, op: i32, size: u32, prefix: &[u8]) {
+        let real = *self.side(dir);
+        {
+            let s = self.side(dir);
+            s.op = op;
+            s.step = 0;
+            s.sub = 0;
+            s.end = size;
+            s.region_end = size;
+        }
+        let mut pos = 0usize;
+        // Every turn consumes bytes or moves to the next field.
+        let mut guard = prefix.len() + 64;
+        while guard > 0 && (pos as u32) < size {
+            guard -= 1;
+            let left = (size - pos as u32) as usize;
+            let rest = prefix.get(pos..).unwrap_or(&[]);
+            let chunk = rest.get(..rest.len().min(left)).unwrap_or(rest);
+            match self.body(ctx, dir, chunk, pos as u32) {
+                Some(n) => pos += n,
+                None => break,
+            }
+        }
+        let inner = *self.side(dir);
+        Self::stop_walk(ctx, inner, false);
+        let s = self.side(dir);
+        s.op = real.op;
+        s.step = real.step;
+        s.sub = 0;
+        s.end = real.end;
+        s.region_end = real.end;
+        s.sec_end = real.sec_end;
+        s.peeked = true;
     }
 
     /// The message is malformed: note it and skip the rest.
@@ -946,12 +1011,15 @@ impl MongodbParser {
             if w.truncated || w.method.cut || w.coll.cut || w.db.cut {
                 x.text.mark_truncated();
             }
+            // The opcode read: the original one of a compressed message
+            // when its beginning could be decoded.
+            let inner = if side.op == OP_COMPRESSED && side.peeked { x.opcode } else { side.op };
             // The method: the operation, or the command's first key.
-            let method: &[u8] = match legacy_method(x.opcode) {
-                Some(m) if x.opcode == side.op => m,
-                _ if w.command_seen => w.method.get(),
-                _ if side.op == OP_QUERY => b"find",
-                _ => b"",
+            let method: &[u8] = match legacy_method(inner) {
+                Some(m) => m,
+                None if w.command_seen => w.method.get(),
+                None if inner == OP_QUERY => b"find",
+                None => b"",
             };
             let method_span = x.text.push(method);
             // The database: `$db`, or what precedes the first dot of the
@@ -971,7 +1039,7 @@ impl MongodbParser {
                 x.text.extend(r, coll)
             } else if !x.full_collection_name.is_empty() {
                 x.full_collection_name
-            } else if side.op == OP_MSG && !db.is_empty() {
+            } else if inner == OP_MSG && !db.is_empty() {
                 let r = x.text.push(db);
                 x.text.extend(r, b".$cmd")
             } else {
@@ -1008,7 +1076,7 @@ impl MongodbParser {
             if w.truncated {
                 x.text.mark_truncated();
             }
-            if side.op == OP_MSG {
+            if side.op == OP_MSG || side.peeked {
                 if let Some(b) = w.batch {
                     x.number_returned = Some(b);
                 }

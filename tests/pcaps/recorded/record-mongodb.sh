@@ -81,7 +81,7 @@ IN_NS=(ip netns exec "$NS")
 
 mkdir -p "$OUT"
 MANIFEST=$WORK/MANIFEST.tsv
-printf 'file\tserver_port\tconnections\trequests\treplies\tanswered\tno_reply\texhaust_continuations\tunknown_opcode_messages\tcompressed_undecoded\tno_reply_hidden\terror_replies\ttransactions\tmethods\n' > "$MANIFEST"
+printf 'file\tserver_port\tconnections\trequests\treplies\tanswered\tno_reply\texhaust_continuations\tunknown_opcode_messages\tcompressed\terror_replies\ttransactions\tmethods\n' > "$MANIFEST"
 
 # capture NAME CLIENT: fresh server + tcpdump, run the client scenario.
 capture() {
