@@ -218,8 +218,6 @@ struct Side {
     synced: bool,
     /// Stream position just past the current message.
     end: u32,
-    /// Stream position just past the last byte handed to the parser.
-    seen: u32,
     /// OP_MSG: end of the sections (a checksum may follow).
     region_end: u32,
     /// OP_MSG: end of the kind-1 section being read.
@@ -297,7 +295,6 @@ impl MongodbParser {
             phase: Phase::Header,
             synced: false,
             end: 0,
-            seen: 0,
             region_end: 0,
             sec_end: 0,
             msg: None,
@@ -421,13 +418,7 @@ impl MongodbParser {
         known: bool,
     ) {
         let ts = ctx.ts;
-        let mut side = Side {
-            phase: Phase::Body,
-            synced: true,
-            end: cur.wrapping_add(len),
-            seen: self.side(dir).seen,
-            ..Side::default()
-        };
+        let mut side = Side { phase: Phase::Body, synced: true, end: cur.wrapping_add(len), ..Side::default() };
         side.op = if known { op } else { 0 };
         side.id = id;
         side.region_end = side.end;
@@ -970,7 +961,7 @@ impl MongodbParser {
     fn finish_message(&mut self, ctx: &mut Ctx<'_, '_>, dir: Direction, cut: bool) {
         let side = *self.side(dir);
         let synced = side.synced;
-        *self.side(dir) = Side { synced, seen: side.seen, ..Side::default() };
+        *self.side(dir) = Side { synced, ..Side::default() };
         // The walk, if any, ends here.
         let malformed = side.malformed;
         Self::stop_walk(ctx, side, !cut);
@@ -1132,7 +1123,6 @@ struct MongodbTxn2<'a> {
 impl Analyzer for MongodbParser {
     fn on_data(&mut self, ctx: &mut Ctx<'_, '_>, dir: Direction, data: &[u8], full: bool) -> usize {
         let base = ctx.pos;
-        self.side(dir).seen = base.wrapping_add(data.len() as u32);
         let mut pos = 0usize;
         // Every turn consumes bytes, or completes a message, or moves to
         // the next field of a message (a bounded number per message).
@@ -1179,7 +1169,13 @@ impl Analyzer for MongodbParser {
                 Phase::Body => {
                     let left = side.end.wrapping_sub(cur);
                     if left == 0 || left > MAX_MESSAGE_LEN {
-                        self.finish_message(ctx, dir, false);
+                        // Lost bytes covered the end of the message. Ending
+                        // exactly there keeps the framing; beyond it, the
+                        // next header is somewhere in what was lost.
+                        self.finish_message(ctx, dir, true);
+                        if left != 0 {
+                            self.side(dir).synced = false;
+                        }
                         continue;
                     }
                     let chunk = rest.get(..rest.len().min(left as usize)).unwrap_or(rest);
@@ -1207,11 +1203,8 @@ impl Analyzer for MongodbParser {
         pos
     }
 
-    fn on_gap(&mut self, ctx: &mut Ctx<'_, '_>, dir: Direction, len: u32) {
+    fn on_gap(&mut self, ctx: &mut Ctx<'_, '_>, dir: Direction, _len: u32) {
         let side = *self.side(dir);
-        // The unconsumed tail of the last delivery was dropped with the gap.
-        let now = side.seen.wrapping_add(len);
-        self.side(dir).seen = now;
         if let Some(t) = side.msg.and_then(|h| ctx.txn(h)) {
             t.notes.insert(match dir {
                 Direction::ToServer => Notes::REQUEST_GAP,
@@ -1222,20 +1215,15 @@ impl Analyzer for MongodbParser {
             self.side(dir).synced = false;
             return;
         }
-        let left = side.end.wrapping_sub(now) as i32;
-        if left > 0 {
-            // Still inside the message: what was being decoded is lost,
-            // the rest of the message is skipped by its length.
-            Self::stop_walk(ctx, side, false);
-            self.malformed_quiet(dir);
-            if let Some(x) = side.msg.and_then(|h| ctx.txn(h)).and_then(mongo) {
-                x.text.mark_truncated();
-            }
-            return;
-        }
-        self.finish_message(ctx, dir, true);
-        if left < 0 {
-            self.side(dir).synced = false;
+        // What was being decoded is lost; the rest of the message is skipped
+        // by its length. Whether the loss ended inside the message or beyond
+        // it, the position of the next delivery tells (see `on_data`): the
+        // engine may also report as lost bytes it could not keep, so the
+        // gap's length alone does not say where the stream resumes.
+        Self::stop_walk(ctx, side, false);
+        self.malformed_quiet(dir);
+        if let Some(x) = side.msg.and_then(|h| ctx.txn(h)).and_then(mongo) {
+            x.text.mark_truncated();
         }
     }
 
