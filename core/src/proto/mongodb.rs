@@ -50,6 +50,7 @@ use crate::flow::Direction;
 use crate::pending::{Handle, PendingSlot, FLAG_REQUEST_DONE, FLAG_RESPONSE_ONLY, FLAG_RESPONSE_STARTED};
 use crate::proto::{Analyzer, Ctx};
 use crate::text::Span;
+use crate::time::Timestamp;
 use crate::txn::{Detail, Notes, Status, Transaction};
 use bson::{le_i32, le_i64, Env, Opts, Out, Role, Walker};
 
@@ -218,6 +219,10 @@ struct Side {
     synced: bool,
     /// Stream position just past the current message.
     end: u32,
+    /// Capture time of the first bytes of a header still incomplete (the
+    /// message's time is its first packet's, not the one completing it);
+    /// zero when none.
+    first_ts: Timestamp,
     /// OP_MSG: end of the sections (a checksum may follow).
     region_end: u32,
     /// OP_MSG: end of the kind-1 section being read.
@@ -295,6 +300,7 @@ impl MongodbParser {
             phase: Phase::Header,
             synced: false,
             end: 0,
+            first_ts: Timestamp::ZERO,
             region_end: 0,
             sec_end: 0,
             msg: None,
@@ -417,7 +423,8 @@ impl MongodbParser {
         op: i32,
         known: bool,
     ) {
-        let ts = ctx.ts;
+        let first = self.side(dir).first_ts;
+        let ts = if first == Timestamp::ZERO { ctx.ts } else { first };
         let mut side = Side { phase: Phase::Body, synced: true, end: cur.wrapping_add(len), ..Side::default() };
         side.op = if known { op } else { 0 };
         side.id = id;
@@ -1145,6 +1152,10 @@ impl Analyzer for MongodbParser {
                             ctx.stats.resync_skipped_bytes += rest.len() as u64;
                             return data.len();
                         }
+                        let s = self.side(dir);
+                        if s.first_ts == Timestamp::ZERO {
+                            s.first_ts = ctx.ts;
+                        }
                         return pos;
                     };
                     let len = le_i32(hdr).unwrap_or(0) as u32;
@@ -1156,7 +1167,9 @@ impl Analyzer for MongodbParser {
                         if side.synced {
                             ctx.stats.parse_errors += 1;
                         }
-                        self.side(dir).synced = false;
+                        let s = self.side(dir);
+                        s.synced = false;
+                        s.first_ts = Timestamp::ZERO;
                         ctx.stats.resync_skipped_bytes += rest.len() as u64;
                         return data.len();
                     }
@@ -1212,7 +1225,9 @@ impl Analyzer for MongodbParser {
             });
         }
         if side.phase != Phase::Body {
-            self.side(dir).synced = false;
+            let s = self.side(dir);
+            s.synced = false;
+            s.first_ts = Timestamp::ZERO;
             return;
         }
         // What was being decoded is lost; the rest of the message is skipped
