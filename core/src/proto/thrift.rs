@@ -50,7 +50,7 @@ use crate::proto::{Analyzer, Ctx};
 use crate::time::Timestamp;
 use crate::txn::{Detail, Notes, Status, Transaction};
 use decode::{Opts, Role, Step, Target};
-use wire::{Expect, Header, Parsed};
+use wire::{Enc, Expect, Header, Parsed};
 
 pub(crate) use json::{ecs as json_ecs, packetbeat as json_packetbeat};
 
@@ -171,6 +171,12 @@ struct Side {
     msg_bytes: u64,
     /// Time of the message's first byte (its header may end in a later packet).
     start_ts: Option<Timestamp>,
+    /// Framing and encoding of the last message decoded without error: a
+    /// connection keeps them, so a header of another kind (found while
+    /// resynchronising, inside other data) is not believed.
+    known: Option<(bool, Enc)>,
+    /// Framing and encoding of the message in progress.
+    kind: (bool, Enc),
 }
 
 /// Per-flow Thrift parser state (both directions).
@@ -233,6 +239,8 @@ impl ThriftParser {
             skip_left: 0,
             msg_bytes: 0,
             start_ts: None,
+            known: None,
+            kind: (false, Enc::Binary),
         };
         ThriftParser { sides: [IDLE; 2], response_gap: false }
     }
@@ -260,6 +268,7 @@ impl ThriftParser {
         };
         let side = self.side(dir);
         side.request = request;
+        side.kind = (h.frame.is_some(), h.enc);
         side.frame = h.frame;
         side.frame_left = frame_left;
         side.msg_bytes = h.len as u64;
@@ -399,7 +408,10 @@ impl ThriftParser {
     fn complete(&mut self, ctx: &mut Ctx<'_, '_>, dir: Direction, why: Option<Notes>) {
         let side = *self.side(dir);
         let s = self.side(dir);
-        *s = Side { resync: side.resync, ..Side::default() };
+        *s = Side { resync: side.resync, known: side.known, ..Side::default() };
+        if why.is_none() {
+            s.known = Some(side.kind);
+        }
         let Some(h) = side.msg else { return };
         let bytes = match side.frame {
             Some(f) => 4 + u64::from(f),
@@ -525,7 +537,12 @@ impl Analyzer for ThriftParser {
                     if self.side(dir).start_ts.is_none() {
                         self.side(dir).start_ts = Some(ctx.ts);
                     }
-                    match wire::parse_header(rest, ctx.cfg.thrift.expect()) {
+                    let known = self.side(dir).known;
+                    let parsed = match wire::parse_header(rest, ctx.cfg.thrift.expect()) {
+                        Parsed::Ok(h) if known.is_some_and(|k| k != (h.frame.is_some(), h.enc)) => Parsed::Invalid,
+                        other => other,
+                    };
+                    match parsed {
                         Parsed::Ok(h) => {
                             self.start_message(ctx, dir, &h, pos);
                             pos += h.len;
