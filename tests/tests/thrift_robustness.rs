@@ -537,9 +537,7 @@ fn deep_nesting_is_cut_not_recursed() {
     }
     bodies.push((true, b));
     let mut b = b"\x82\x21\x01\x01m".to_vec();
-    for _ in 0..100_000 {
-        b.push(0x1c);
-    }
+    b.extend(std::iter::repeat_n(0x1c, 100_000));
     bodies.push((true, b));
     for (i, (_, body)) in bodies.iter().enumerate() {
         let mut frames = conversation(1, body, b"", &[1000, 3000, 9000, 200_000]);
