@@ -366,3 +366,42 @@ fn ecs_layout() {
     assert_eq!(e["event"]["outcome"], "failure");
     assert_eq!(e["error"]["message"], "(1: (1: 4, 2: \"Cannot divide by 0\"))");
 }
+
+#[test]
+fn idl_names_as_packetbeat_with_idl_files() {
+    // Packetbeat's test_thrift_tutorial_with_idl, with the name table filled
+    // in by hand as a shell would from tutorial.thrift and shared.thrift
+    // (the kernel does not read files).
+    let mut st = thrift(false);
+    let idl = &mut st.core.thrift.idl;
+    let two = [(1, "num1"), (2, "num2")];
+    for m in ["add", "add16", "add64", "add_doubles"] {
+        idl.add_method("Calculator", m, &two, &[]).unwrap();
+    }
+    idl.add_method("Calculator", "ping", &[], &[]).unwrap();
+    idl.add_method("Calculator", "echo_bool", &[(1, "b")], &[]).unwrap();
+    idl.add_method("Calculator", "echo_string", &[(1, "s")], &[]).unwrap();
+    idl.add_method("Calculator", "calculate", &[(1, "logid"), (2, "w")], &[(1, "ouch")]).unwrap();
+    for m in ["echo_binary", "echo_list", "echo_set", "echo_map"] {
+        idl.add_method("Calculator", m, &[(1, "arg")], &[]).unwrap();
+    }
+    idl.add_method("Calculator", "zip", &[], &[]).unwrap();
+    idl.add_method("SharedService", "getStruct", &[(1, "key")], &[]).unwrap();
+    let (docs, _) = read(&reference("thrift_tutorial.pcap"), &st);
+    assert_eq!(docs.len(), 17);
+    assert!(docs.iter().all(|o| o["thrift"]["service"] == "Calculator" || o["thrift"]["service"] == "SharedService"));
+    assert!(docs.iter().all(|o| o["path"] == o["thrift"]["service"]));
+    assert_eq!(docs[0]["thrift"]["params"], "()");
+    assert_eq!(docs[0]["thrift"]["return_value"], "");
+    for i in 1..4 {
+        assert_eq!(docs[i]["thrift"]["params"], "(num1: 1, num2: 1)");
+        assert_eq!(docs[i]["thrift"]["return_value"], "2");
+    }
+    assert_eq!(docs[4]["thrift"]["params"], "(num1: 1.2, num2: 1.3)");
+    assert_eq!(docs[5]["thrift"]["params"], "(b: true)");
+    assert_eq!(docs[6]["thrift"]["params"], "(s: \"hello\")");
+    assert_eq!(docs[11]["thrift"]["params"], "(logid: 1, w: (1: 1, 2: 0, 3: 4))");
+    assert_eq!(docs[11]["thrift"]["exceptions"], "(ouch: (1: 4, 2: \"Cannot divide by 0\"))");
+    assert_eq!(docs[13]["thrift"]["service"], "SharedService");
+    assert_eq!(docs[13]["query"], "getStruct(key: 1)");
+}

@@ -7,7 +7,8 @@
 //! which has no marker. Message bodies are decoded as they stream in, without
 //! buffering the message ([`decode`]), and rendered as Packetbeat 1.x shows
 //! them: `thrift.params` `(1: 1, 2: "a")`, `thrift.return_value`,
-//! `thrift.exceptions` (field ids; names would come from an IDL table).
+//! `thrift.exceptions`, with field ids, or the names of an IDL table
+//! ([`idl`]) that the shell fills in from `idl_files`.
 //!
 //! Pairing: a reply belongs to the oldest unanswered call of the connection
 //! with the same sequence id and method name (multiplexed `Service:method`
@@ -35,11 +36,13 @@
 //! `string_max_size`, `collection_max_size` and `drop_after_n_struct_fields`.
 
 pub mod decode;
+pub mod idl;
 pub mod json;
 pub mod txn;
 pub mod wire;
 
 pub use decode::{MAX_DEPTH, MAX_MESSAGE};
+pub use idl::{IdlFull, ThriftIdl, IDL_TEXT_CAP, MAX_IDL_FIELDS, MAX_IDL_METHODS};
 pub use txn::{ReplyKind, TSpan, ThriftText, ThriftTxn, THRIFT_TEXT_CAP};
 pub use wire::{MAX_FRAME, MAX_METHOD_NAME};
 
@@ -103,6 +106,9 @@ pub struct ThriftConfig {
     pub capture_reply: bool,
     /// Show every non-empty string as `"*"` (`obfuscate_strings`).
     pub obfuscate_strings: bool,
+    /// Names from the IDL files (`idl_files`), parsed by the shell: empty
+    /// unless it fills the table.
+    pub idl: ThriftIdl,
 }
 
 impl Default for ThriftConfig {
@@ -116,6 +122,7 @@ impl Default for ThriftConfig {
             drop_after_n_struct_fields: 500,
             capture_reply: true,
             obfuscate_strings: false,
+            idl: ThriftIdl::default(),
         }
     }
 }
@@ -320,15 +327,21 @@ impl ThriftParser {
         let seq = ctx.pos.wrapping_add(at as u32);
         let cfg = &ctx.cfg.thrift;
         let opts = cfg.opts();
+        let idl = &cfg.idl;
+        let known = idl.find(service, method);
         let s = ctx.slot(handle)?;
         s.seq = seq;
         ThriftTxn::init(&mut s.txn);
         let x = thrift(&mut s.txn)?;
         x.method = x.text.push(method);
-        x.service = x.text.push(service);
+        x.service = match known {
+            Some(m) if service.is_empty() => x.text.push(idl.service(m.index)),
+            _ => x.text.push(service),
+        };
         x.seqid = h.seqid;
         x.oneway = h.mtype == wire::ONEWAY;
         x.dec.start(&mut x.text, h.enc, Role::Args, opts, THRIFT_TEXT_CAP / 2, bound);
+        x.dec.set_names(known.map(|m| m.params));
         Some(handle)
     }
 
@@ -384,11 +397,15 @@ impl ThriftParser {
         let cfg = &ctx.cfg.thrift;
         let opts = Opts { render: cfg.capture_reply, ..cfg.opts() };
         let role = if h.mtype == wire::EXCEPTION { Role::AppException } else { Role::Result };
+        let names = cfg.idl.find(service, method).map(|m| m.exceptions);
         let s = ctx.slot(handle)?;
         s.flags |= FLAG_RESPONSE_STARTED;
         s.txn.response_ts = Some(ts);
         let x = thrift(&mut s.txn)?;
         x.dec.start(&mut x.text, h.enc, role, opts, THRIFT_TEXT_CAP, bound);
+        if role == Role::Result {
+            x.dec.set_names(names);
+        }
         Some(handle)
     }
 
@@ -396,11 +413,12 @@ impl ThriftParser {
     /// decoder's outcome (`None`: the record is gone).
     fn body(&mut self, ctx: &mut Ctx<'_, '_>, dir: Direction, data: &[u8]) -> Option<(usize, Step)> {
         let h = self.side(dir).msg?;
+        let idl = &ctx.cfg.thrift.idl;
         let x = thrift(ctx.txn(h)?)?;
         if !x.dec.active() {
             return Some((0, Step::Done));
         }
-        Some(x.dec.feed(&mut x.text, data))
+        Some(x.dec.feed(&mut x.text, data, idl))
     }
 
     /// Ends `dir`'s message: fills the record and reports it when it is a

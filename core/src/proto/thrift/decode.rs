@@ -15,6 +15,7 @@
 
 use core::fmt::{self, Write as _};
 
+use super::idl::{FieldRange, ThriftIdl};
 use super::txn::{TSpan, ThriftText};
 use super::wire::{varint, Enc};
 
@@ -195,6 +196,9 @@ pub(crate) struct Decoder {
     pub target: Target,
     /// The reply is an exception.
     pub exception: bool,
+    /// IDL names of the top-level fields (parameters, or exceptions of a
+    /// reply), when the method is in the table.
+    names: Option<FieldRange>,
 }
 
 impl Default for Decoder {
@@ -218,6 +222,7 @@ impl Default for Decoder {
             cut: false,
             target: Target::None,
             exception: false,
+            names: None,
         }
     }
 }
@@ -273,6 +278,13 @@ impl Decoder {
         self.cut = false;
         self.target = Target::None;
         self.exception = false;
+        self.names = None;
+    }
+
+    /// Names the top-level fields from an IDL table entry (set after
+    /// [`start`](Self::start)).
+    pub(crate) fn set_names(&mut self, names: Option<FieldRange>) {
+        self.names = names;
     }
 
     /// True while a body is being decoded.
@@ -389,7 +401,7 @@ impl Decoder {
 
     /// Decodes what it can of `data`; returns the bytes used and why it
     /// stopped.
-    pub(crate) fn feed(&mut self, text: &mut ThriftText, data: &[u8]) -> (usize, Step) {
+    pub(crate) fn feed(&mut self, text: &mut ThriftText, data: &[u8], idl: &ThriftIdl) -> (usize, Step) {
         let mut pos = 0usize;
         // Every turn consumes bytes, or pushes or pops a frame (each push
         // consumed a header byte, or is a struct value announced by one).
@@ -424,7 +436,7 @@ impl Decoder {
             } else {
                 let Some(top) = self.top().copied() else { return (pos, Step::Done) };
                 match top.kind {
-                    Kind::Struct => self.field(text, rest),
+                    Kind::Struct => self.field(text, rest, idl),
                     Kind::List | Kind::Set => {
                         self.element(text, top);
                         Ok(Some(0))
@@ -512,7 +524,7 @@ impl Decoder {
     }
 
     /// A struct field header (or the struct's end).
-    fn field(&mut self, text: &mut ThriftText, d: &[u8]) -> Result<Option<usize>, ()> {
+    fn field(&mut self, text: &mut ThriftText, d: &[u8], idl: &ThriftIdl) -> Result<Option<usize>, ()> {
         let Some(&b0) = d.first() else { return Ok(None) };
         if b0 == 0 {
             self.pop(text);
@@ -562,13 +574,13 @@ impl Decoder {
                     t.show = true;
                 }
                 self.put(text, b"(");
-                self.label(text, id);
+                self.label(text, id, idl);
                 true
             }
         } else {
             let show = self.separator(text, f.show, i);
             if show {
-                self.label(text, id);
+                self.label(text, id, idl);
             }
             show
         };
@@ -583,8 +595,16 @@ impl Decoder {
         Ok(Some(n))
     }
 
-    fn label(&mut self, text: &mut ThriftText, id: i16) {
-        self.put_fmt(text, format_args!("{id}: "));
+    /// `id: `, or `name: ` for a top-level field the IDL table names.
+    fn label(&mut self, text: &mut ThriftText, id: i16, idl: &ThriftIdl) {
+        let name = if self.depth == 1 { self.names.and_then(|r| idl.field_name(r, id)) } else { None };
+        match name {
+            Some(n) => {
+                self.put(text, n);
+                self.put(text, b": ");
+            }
+            None => self.put_fmt(text, format_args!("{id}: ")),
+        }
     }
 
     /// One value of type `ty` (a container's header).
@@ -910,7 +930,7 @@ mod tests {
             let end = (i + chunk).min(body.len());
             buf.extend_from_slice(&body[i..end]).unwrap();
             i = end;
-            let (n, s) = d.feed(&mut text, &buf);
+            let (n, s) = d.feed(&mut text, &buf, &ThriftIdl::default());
             step = s;
             let tail: heapless::Vec<u8, 4096> = heapless::Vec::from_slice(&buf[n..]).unwrap();
             buf = tail;
@@ -1028,7 +1048,7 @@ mod tests {
         let mut text = ThriftText::default();
         let mut d = Decoder::default();
         d.start(&mut text, Enc::Binary, Role::Args, OPTS, 3072, 20);
-        assert_eq!(d.feed(&mut text, b"\x0f\x00\x01\x08\x00\x00\x01\x00").1, Step::Malformed);
+        assert_eq!(d.feed(&mut text, b"\x0f\x00\x01\x08\x00\x00\x01\x00", &ThriftIdl::default()).1, Step::Malformed);
         // Unknown types.
         let (_, s, _) = run(Enc::Binary, Role::Args, OPTS, b"\x01\x00\x01", 3);
         assert_eq!(s, Step::Malformed);
@@ -1045,9 +1065,30 @@ mod tests {
         let mut text = ThriftText::default();
         let mut d = Decoder::default();
         d.start(&mut text, Enc::Binary, Role::Args, OPTS, 40, u32::MAX);
-        assert_eq!(d.feed(&mut text, &b).1, Step::Done);
+        assert_eq!(d.feed(&mut text, &b, &ThriftIdl::default()).1, Step::Done);
         let out = core::str::from_utf8(text.get(d.output(&text))).unwrap();
         assert!(out.len() <= 40 && out.ends_with("..."), "{out}");
         assert!(text.truncated());
+    }
+
+    #[test]
+    fn idl_names_top_level_fields() {
+        let mut idl = ThriftIdl::default();
+        idl.add_method("Calculator", "calculate", &[(1, "logid"), (2, "w")], &[(1, "ouch")]).unwrap();
+        let m = idl.find(b"", b"calculate").unwrap();
+        let mut text = ThriftText::default();
+        let mut d = Decoder::default();
+        d.start(&mut text, Enc::Binary, Role::Args, OPTS, 3072, u32::MAX);
+        d.set_names(Some(m.params));
+        let b =
+            b"\x08\x00\x01\x00\x00\x00\x01\x0c\x00\x02\x08\x00\x01\x00\x00\x00\x01\x00\x08\x00\x03\x00\x00\x00\x09\x00";
+        assert_eq!(d.feed(&mut text, b, &idl).1, Step::Done);
+        assert_eq!(text.get(d.output(&text)), b"(logid: 1, w: (1: 1), 3: 9)");
+        let mut text = ThriftText::default();
+        d.start(&mut text, Enc::Binary, Role::Result, OPTS, 3072, u32::MAX);
+        d.set_names(Some(m.exceptions));
+        let ex = b"\x0c\x00\x01\x08\x00\x01\x00\x00\x00\x04\x00\x00";
+        assert_eq!(d.feed(&mut text, ex, &idl).1, Step::Done);
+        assert_eq!(text.get(d.output(&text)), b"(ouch: (1: 4))");
     }
 }
