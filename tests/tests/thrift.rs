@@ -393,9 +393,9 @@ fn idl_names_as_packetbeat_with_idl_files() {
     assert!(docs.iter().all(|o| o["path"] == o["thrift"]["service"]));
     assert_eq!(docs[0]["thrift"]["params"], "()");
     assert_eq!(docs[0]["thrift"]["return_value"], "");
-    for i in 1..4 {
-        assert_eq!(docs[i]["thrift"]["params"], "(num1: 1, num2: 1)");
-        assert_eq!(docs[i]["thrift"]["return_value"], "2");
+    for d in &docs[1..4] {
+        assert_eq!(d["thrift"]["params"], "(num1: 1, num2: 1)");
+        assert_eq!(d["thrift"]["return_value"], "2");
     }
     assert_eq!(docs[4]["thrift"]["params"], "(num1: 1.2, num2: 1.3)");
     assert_eq!(docs[5]["thrift"]["params"], "(b: true)");
