@@ -373,7 +373,7 @@ fn idl_names_as_packetbeat_with_idl_files() {
     // in by hand as a shell would from tutorial.thrift and shared.thrift
     // (the kernel does not read files).
     let mut st = thrift(false);
-    let idl = &mut st.core.thrift.idl;
+    let mut idl = tapbeat_core::proto::thrift::ThriftIdl::default();
     let two = [(1, "num1"), (2, "num2")];
     for m in ["add", "add16", "add64", "add_doubles"] {
         idl.add_method("Calculator", m, &two, &[]).unwrap();
@@ -387,6 +387,7 @@ fn idl_names_as_packetbeat_with_idl_files() {
     }
     idl.add_method("Calculator", "zip", &[], &[]).unwrap();
     idl.add_method("SharedService", "getStruct", &[(1, "key")], &[]).unwrap();
+    st.core.thrift.idl = Some(Box::leak(Box::new(idl)));
     let (docs, _) = read(&reference("thrift_tutorial.pcap"), &st);
     assert_eq!(docs.len(), 17);
     assert!(docs.iter().all(|o| o["thrift"]["service"] == "Calculator" || o["thrift"]["service"] == "SharedService"));
@@ -404,4 +405,17 @@ fn idl_names_as_packetbeat_with_idl_files() {
     assert_eq!(docs[11]["thrift"]["exceptions"], "(ouch: (1: 4, 2: \"Cannot divide by 0\"))");
     assert_eq!(docs[13]["thrift"]["service"], "SharedService");
     assert_eq!(docs[13]["query"], "getStruct(key: 1)");
+}
+
+#[test]
+fn sizes_are_bounded() {
+    use std::mem::size_of;
+    use tapbeat_core::proto::{http, thrift};
+    let (t, h) = (size_of::<thrift::ThriftTxn>(), size_of::<http::HttpTxn>());
+    let (tp, hp) = (size_of::<thrift::ThriftParser>(), size_of::<http::HttpParser>());
+    eprintln!(
+        "ThriftTxn {t} B (HttpTxn {h} B), ThriftParser {tp} B (HttpParser {hp} B), ThriftIdl {} B",
+        size_of::<thrift::ThriftIdl>()
+    );
+    assert!(t <= h && tp <= hp);
 }

@@ -106,9 +106,10 @@ pub struct ThriftConfig {
     pub capture_reply: bool,
     /// Show every non-empty string as `"*"` (`obfuscate_strings`).
     pub obfuscate_strings: bool,
-    /// Names from the IDL files (`idl_files`), parsed by the shell: empty
-    /// unless it fills the table.
-    pub idl: ThriftIdl,
+    /// Names from the IDL files (`idl_files`), parsed by the shell into a
+    /// table that lives as long as the program (so that the configuration
+    /// does not grow by the table's size when there is none).
+    pub idl: Option<&'static ThriftIdl>,
 }
 
 impl Default for ThriftConfig {
@@ -122,7 +123,7 @@ impl Default for ThriftConfig {
             drop_after_n_struct_fields: 500,
             capture_reply: true,
             obfuscate_strings: false,
-            idl: ThriftIdl::default(),
+            idl: None,
         }
     }
 }
@@ -327,21 +328,21 @@ impl ThriftParser {
         let seq = ctx.pos.wrapping_add(at as u32);
         let cfg = &ctx.cfg.thrift;
         let opts = cfg.opts();
-        let idl = &cfg.idl;
-        let known = idl.find(service, method);
+        let idl = cfg.idl;
+        let known = idl.and_then(|t| t.find(service, method).map(|m| (t, m)));
         let s = ctx.slot(handle)?;
         s.seq = seq;
         ThriftTxn::init(&mut s.txn);
         let x = thrift(&mut s.txn)?;
         x.method = x.text.push(method);
         x.service = match known {
-            Some(m) if service.is_empty() => x.text.push(idl.service(m.index)),
+            Some((t, m)) if service.is_empty() => x.text.push(t.service(m.index)),
             _ => x.text.push(service),
         };
         x.seqid = h.seqid;
         x.oneway = h.mtype == wire::ONEWAY;
         x.dec.start(&mut x.text, h.enc, Role::Args, opts, THRIFT_TEXT_CAP / 2, bound);
-        x.dec.set_names(known.map(|m| m.params));
+        x.dec.set_names(known.map(|(_, m)| m.params));
         Some(handle)
     }
 
@@ -397,7 +398,7 @@ impl ThriftParser {
         let cfg = &ctx.cfg.thrift;
         let opts = Opts { render: cfg.capture_reply, ..cfg.opts() };
         let role = if h.mtype == wire::EXCEPTION { Role::AppException } else { Role::Result };
-        let names = cfg.idl.find(service, method).map(|m| m.exceptions);
+        let names = cfg.idl.and_then(|t| t.find(service, method)).map(|m| m.exceptions);
         let s = ctx.slot(handle)?;
         s.flags |= FLAG_RESPONSE_STARTED;
         s.txn.response_ts = Some(ts);
@@ -413,7 +414,7 @@ impl ThriftParser {
     /// decoder's outcome (`None`: the record is gone).
     fn body(&mut self, ctx: &mut Ctx<'_, '_>, dir: Direction, data: &[u8]) -> Option<(usize, Step)> {
         let h = self.side(dir).msg?;
-        let idl = &ctx.cfg.thrift.idl;
+        let idl = ctx.cfg.thrift.idl;
         let x = thrift(ctx.txn(h)?)?;
         if !x.dec.active() {
             return Some((0, Step::Done));

@@ -401,7 +401,7 @@ impl Decoder {
 
     /// Decodes what it can of `data`; returns the bytes used and why it
     /// stopped.
-    pub(crate) fn feed(&mut self, text: &mut ThriftText, data: &[u8], idl: &ThriftIdl) -> (usize, Step) {
+    pub(crate) fn feed(&mut self, text: &mut ThriftText, data: &[u8], idl: Option<&ThriftIdl>) -> (usize, Step) {
         let mut pos = 0usize;
         // Every turn consumes bytes, or pushes or pops a frame (each push
         // consumed a header byte, or is a struct value announced by one).
@@ -524,7 +524,7 @@ impl Decoder {
     }
 
     /// A struct field header (or the struct's end).
-    fn field(&mut self, text: &mut ThriftText, d: &[u8], idl: &ThriftIdl) -> Result<Option<usize>, ()> {
+    fn field(&mut self, text: &mut ThriftText, d: &[u8], idl: Option<&ThriftIdl>) -> Result<Option<usize>, ()> {
         let Some(&b0) = d.first() else { return Ok(None) };
         if b0 == 0 {
             self.pop(text);
@@ -596,8 +596,11 @@ impl Decoder {
     }
 
     /// `id: `, or `name: ` for a top-level field the IDL table names.
-    fn label(&mut self, text: &mut ThriftText, id: i16, idl: &ThriftIdl) {
-        let name = if self.depth == 1 { self.names.and_then(|r| idl.field_name(r, id)) } else { None };
+    fn label(&mut self, text: &mut ThriftText, id: i16, idl: Option<&ThriftIdl>) {
+        let name = match (self.depth, self.names, idl) {
+            (1, Some(r), Some(t)) => t.field_name(r, id),
+            _ => None,
+        };
         match name {
             Some(n) => {
                 self.put(text, n);
@@ -930,7 +933,7 @@ mod tests {
             let end = (i + chunk).min(body.len());
             buf.extend_from_slice(&body[i..end]).unwrap();
             i = end;
-            let (n, s) = d.feed(&mut text, &buf, &ThriftIdl::default());
+            let (n, s) = d.feed(&mut text, &buf, None);
             step = s;
             let tail: heapless::Vec<u8, 4096> = heapless::Vec::from_slice(&buf[n..]).unwrap();
             buf = tail;
@@ -1048,7 +1051,7 @@ mod tests {
         let mut text = ThriftText::default();
         let mut d = Decoder::default();
         d.start(&mut text, Enc::Binary, Role::Args, OPTS, 3072, 20);
-        assert_eq!(d.feed(&mut text, b"\x0f\x00\x01\x08\x00\x00\x01\x00", &ThriftIdl::default()).1, Step::Malformed);
+        assert_eq!(d.feed(&mut text, b"\x0f\x00\x01\x08\x00\x00\x01\x00", None).1, Step::Malformed);
         // Unknown types.
         let (_, s, _) = run(Enc::Binary, Role::Args, OPTS, b"\x01\x00\x01", 3);
         assert_eq!(s, Step::Malformed);
@@ -1065,7 +1068,7 @@ mod tests {
         let mut text = ThriftText::default();
         let mut d = Decoder::default();
         d.start(&mut text, Enc::Binary, Role::Args, OPTS, 40, u32::MAX);
-        assert_eq!(d.feed(&mut text, &b, &ThriftIdl::default()).1, Step::Done);
+        assert_eq!(d.feed(&mut text, &b, None).1, Step::Done);
         let out = core::str::from_utf8(text.get(d.output(&text))).unwrap();
         assert!(out.len() <= 40 && out.ends_with("..."), "{out}");
         assert!(text.truncated());
@@ -1082,13 +1085,13 @@ mod tests {
         d.set_names(Some(m.params));
         let b =
             b"\x08\x00\x01\x00\x00\x00\x01\x0c\x00\x02\x08\x00\x01\x00\x00\x00\x01\x00\x08\x00\x03\x00\x00\x00\x09\x00";
-        assert_eq!(d.feed(&mut text, b, &idl).1, Step::Done);
+        assert_eq!(d.feed(&mut text, b, Some(&idl)).1, Step::Done);
         assert_eq!(text.get(d.output(&text)), b"(logid: 1, w: (1: 1), 3: 9)");
         let mut text = ThriftText::default();
         d.start(&mut text, Enc::Binary, Role::Result, OPTS, 3072, u32::MAX);
         d.set_names(Some(m.exceptions));
         let ex = b"\x0c\x00\x01\x08\x00\x01\x00\x00\x00\x04\x00\x00";
-        assert_eq!(d.feed(&mut text, ex, &idl).1, Step::Done);
+        assert_eq!(d.feed(&mut text, ex, Some(&idl)).1, Step::Done);
         assert_eq!(text.get(d.output(&text)), b"(ouch: (1: 4))");
     }
 }

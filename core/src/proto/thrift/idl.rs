@@ -3,8 +3,10 @@
 //! Packetbeat's `idl_files` option names what the wire only numbers: the
 //! service of a method (`path`, `thrift.service`), the parameters
 //! (`(num1: 1, num2: 1)` instead of `(1: 1, 2: 1)`) and the declared
-//! exceptions of each method. Parsing IDL is a shell's job (files, text);
-//! the kernel only looks names up in this bounded table: at most
+//! exceptions of each method. Parsing IDL is a shell's job (files, text):
+//! it fills a table once and hands the kernel a `&'static` reference
+//! ([`ThriftConfig::idl`](super::ThriftConfig::idl)); the kernel only looks
+//! names up in this bounded table: at most
 //! [`MAX_IDL_METHODS`] methods, [`MAX_IDL_FIELDS`] named fields and
 //! [`IDL_TEXT_CAP`] bytes of names in all. Lookups are by method name and,
 //! for multiplexed calls, by service too; the first entry added wins.
