@@ -118,6 +118,20 @@ impl<const F: usize, const B: usize, const P: usize, const R: usize> OwnedStorag
     }
 }
 
+/// Before a direction's first bytes reach the analyzer: if the capture lost
+/// that direction's start although it saw the connection start (the other
+/// side's SYN), the bytes may be mid-message, so the analyzer gets a gap of
+/// unknown length (0). (When the whole connection was joined mid-way,
+/// analyzers start at the first bytes, as Packetbeat does, and
+/// resynchronise if those do not parse.) Given in stream order, after what
+/// the other direction sent before.
+fn joined_gap(parser: &mut ParserState, ctx: &mut Ctx<'_, '_>, tcp: &mut [crate::reasm::StreamDir; 2], dir: Direction) {
+    let other_syn = tcp.get(dir.reverse().index()).is_some_and(|t| t.saw_syn());
+    if tcp.get_mut(dir.index()).is_some_and(|t| t.take_joined_mid_stream()) && other_syn {
+        parser.on_gap(ctx, dir, 0);
+    }
+}
+
 /// How often (in packet time) timeouts are checked.
 const SWEEP_INTERVAL: Duration = Duration::from_millis(100);
 /// How long a finished connection's slot lingers to absorb late
@@ -395,6 +409,9 @@ impl<'a> Engine<'a> {
         if flags.ack {
             if let Some(other) = slot.tcp.get_mut(o) {
                 other.on_peer_ack(ack);
+                if flags.syn {
+                    other.set_isn_hint(ack);
+                }
             }
         }
         for sd in slot.tcp.iter_mut() {
@@ -417,18 +434,6 @@ impl<'a> Engine<'a> {
             ),
             None => Accept::Held,
         };
-        // This direction's start was lost although the connection's start
-        // was captured (the other side's SYN was seen): its first bytes
-        // may be mid-message. (When the capture joined the whole connection
-        // mid-way, analyzers start at the first bytes, as Packetbeat does,
-        // and resynchronise if those do not parse.)
-        let joined = self.flows.get_mut(idx).is_some_and(|s| {
-            let other_syn = s.tcp.get(o).is_some_and(|t| t.saw_syn());
-            s.tcp.get_mut(d).is_some_and(|t| t.take_joined_mid_stream()) && other_syn
-        });
-        if joined {
-            self.with_analyzer(idx, ts, sink, |parser, ctx, _, _| parser.on_gap(ctx, dir, 0));
-        }
         if let Accept::Deliver { skip } = accept {
             self.deliver(idx, dir, payload.get(skip..).unwrap_or(&[]), ts, sink);
         }
@@ -481,6 +486,7 @@ impl<'a> Engine<'a> {
             return;
         }
         self.with_analyzer(idx, ts, sink, |parser, ctx, pool, tcp| {
+            joined_gap(parser, ctx, tcp, dir);
             if let Some(sd) = tcp.get_mut(dir.index()) {
                 ctx.ack = sd.last_ack();
                 let pos = sd.next_seq().unwrap_or(0).wrapping_sub(data.len() as u32);
@@ -500,12 +506,16 @@ impl<'a> Engine<'a> {
         let mut moved = false;
         self.with_analyzer(idx, ts, sink, |parser, ctx, pool, tcp| {
             let other_next = tcp.get(dir.reverse().index()).and_then(|t| t.next_seq());
+            let other_syn = tcp.get(dir.reverse().index()).is_some_and(|t| t.saw_syn());
             let Some(sd) = tcp.get_mut(dir.index()) else { return };
             let mut guard = pool.capacity() + 2;
             while guard > 0 {
                 guard -= 1;
                 let chunk = sd.drain(pool, ctx.stats, &mut tmp, other_next);
                 moved |= chunk.is_some();
+                if chunk.is_some() && sd.take_joined_mid_stream() && other_syn {
+                    parser.on_gap(ctx, dir, 0);
+                }
                 match chunk {
                     Some(Chunk::Data(n)) => {
                         ctx.ack = sd.last_ack();

@@ -101,6 +101,10 @@ pub struct StreamDir {
     joined_mid_stream: bool,
     /// The direction started with a SYN (its beginning was captured).
     saw_syn: bool,
+    /// Where this direction's data starts, as the peer's SYN-ACK said.
+    isn_hint: Option<u32>,
+    /// The first sequence number seen in this direction.
+    start_seq: u32,
 }
 
 impl Default for StreamDir {
@@ -135,6 +139,8 @@ impl StreamDir {
             drained_ts: 0,
             joined_mid_stream: false,
             saw_syn: false,
+            isn_hint: None,
+            start_seq: 0,
         }
     }
 
@@ -148,6 +154,16 @@ impl StreamDir {
     /// capture joined the connection mid-stream).
     pub fn take_joined_mid_stream(&mut self) -> bool {
         core::mem::take(&mut self.joined_mid_stream)
+    }
+
+    /// Records the acknowledgment number of the peer's SYN-ACK: the first
+    /// sequence number of this direction's data.
+    pub fn set_isn_hint(&mut self, ack: u32) {
+        self.isn_hint = Some(ack);
+        if self.started && self.start_seq == ack {
+            // The first data seen was the first data sent.
+            self.joined_mid_stream = false;
+        }
     }
 
     /// True when the direction started with a SYN.
@@ -193,8 +209,18 @@ impl StreamDir {
             self.started = true;
             self.next_seq = data_seq;
             // Joined mid-stream: the first bytes need not start a message.
-            self.joined_mid_stream = !syn;
+            // Not so when the first segment carries no data (its sequence
+            // number is where data will start), or starts where the peer's
+            // SYN-ACK said this direction's data begins.
+            self.joined_mid_stream =
+                !syn && !payload.is_empty() && self.isn_hint.is_none_or(|h| seq_diff(data_seq, h) != 0);
             self.saw_syn = syn;
+            self.start_seq = data_seq;
+        } else if syn && data_seq == self.start_seq {
+            // The SYN came after the first data (reordered): the stream did
+            // start at its beginning.
+            self.joined_mid_stream = false;
+            self.saw_syn = true;
         }
         let len = payload.len().min(i32::MAX as usize) as u32;
         if fin && !self.fin_pending {
