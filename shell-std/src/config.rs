@@ -147,8 +147,7 @@ pub struct Thrift {
     pub capture_reply: Option<bool>,
     /// Replace string values by "*".
     pub obfuscate_strings: Option<bool>,
-    /// IDL files (accepted; method and field names are not resolved from
-    /// IDL in this version).
+    /// IDL files whose service definitions name parameters and exceptions.
     pub idl_files: Option<Vec<String>>,
 }
 
@@ -744,6 +743,17 @@ impl Settings {
             }
             if let Some(v) = t.obfuscate_strings {
                 th.obfuscate_strings = v;
+            }
+            if let Some(files) = t.idl_files {
+                let mut table = tapbeat_core::proto::thrift::ThriftIdl::default();
+                for f in &files {
+                    let src = std::fs::read_to_string(f)
+                        .with_context(|| format!("protocols.thrift.idl_files: cannot read {f}"))?;
+                    crate::thrift_idl::parse_into(&src, &mut table)
+                        .with_context(|| format!("protocols.thrift.idl_files: {f}"))?;
+                }
+                // Parsed once at start-up and kept for the process's life.
+                th.idl = Some(Box::leak(Box::new(table)));
             }
         }
         if let Some(d) = f.protocols.dns {

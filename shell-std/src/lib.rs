@@ -9,5 +9,6 @@ pub mod live;
 pub mod output;
 pub mod read;
 pub mod report;
+pub mod thrift_idl;
 
 pub use config::Settings;
