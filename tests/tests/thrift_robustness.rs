@@ -613,3 +613,25 @@ fn reply_lost_in_a_gap_is_not_taken_for_one_way() {
         "{second}"
     );
 }
+
+/// Known open bug, kept visible: losing the first segment of a large call
+/// on multiplexed_framed.pcap (frames 78 and 80, after the handshake was
+/// lost too) makes its reply come out as "Unmatched response" and the rest
+/// of the call as a second transaction: 25 for 24 calls.
+#[test]
+#[ignore = "known bug: a call whose start is lost and its reply give two transactions"]
+fn known_bug_lost_call_start_gives_two_transactions() {
+    let cap = recorded("multiplexed_framed.pcap");
+    let mut frames = cap.frames.clone();
+    for (i, op) in [(0usize, 0u8), (0, 0), (77, 2), (111, 0), (78, 0), (185, 0)] {
+        let i = i % frames.len();
+        if op == 0 {
+            frames.remove(i);
+        } else {
+            let f = frames.remove(i);
+            frames.insert((i + 1).min(frames.len()), f);
+        }
+    }
+    let (got, _) = run_frames(&thrift(), cap.link, &frames);
+    assert!(got.len() <= 24, "{} transactions for 24 calls", got.len());
+}

@@ -378,6 +378,12 @@ impl MemcacheParser {
     fn begin_request(&mut self, ctx: &mut Ctx<'_, '_>, binary: bool, raw_len: usize) -> Option<Handle> {
         let ts = ctx.ts;
         let h = ctx.begin(ts)?;
+        let pos = ctx.pos;
+        if let Some(s) = ctx.slot(h) {
+            // At or before the request's first byte (the start of the data
+            // handed over): enough to tell replies sent before it.
+            s.seq = pos;
+        }
         let udp = ctx.meta.transport == Transport::Udp;
         let udp_id = udp.then_some(self.side(Direction::ToServer).udp_id);
         if let Some(t) = ctx.txn(h) {
@@ -685,10 +691,13 @@ impl MemcacheParser {
                     return;
                 }
                 _ => {
-                    // Not part of the multi-line reply: that one ended early.
+                    // Not part of the multi-line reply: that one ended early,
+                    // and the stream is out of step (after a gap, this may be
+                    // value bytes): only a plausible reply start goes on.
                     let s = self.side(dir);
                     s.msg_bytes = s.msg_bytes.saturating_sub(u32::try_from(raw.len()).unwrap_or(u32::MAX));
                     self.abort(ctx, dir, Notes::RESPONSE_MALFORMED);
+                    self.side(dir).resync = true;
                 }
             }
         }
@@ -698,6 +707,18 @@ impl MemcacheParser {
         if reply == Reply::Unknown && self.side(dir).resync {
             ctx.stats.resync_skipped_bytes += raw.len() as u64;
             return;
+        }
+        if self.side(dir).resync && ctx.meta.transport == Transport::Tcp {
+            // After lost reply bytes: a line the server sent before it had
+            // received the oldest waiting request (its ACK says so) is the
+            // rest of an earlier reply, not the start of this one.
+            if let (Some(ack), Some(h)) = (ctx.ack, ctx.find(awaiting)) {
+                let req_start = ctx.pending.get(h).map_or(ack, |s| s.seq);
+                if crate::reasm::seq_diff(ack, req_start) <= 0 {
+                    ctx.stats.resync_skipped_bytes += raw.len() as u64;
+                    return;
+                }
+            }
         }
         self.side(dir).resync = false;
         let Some(_h) = self.begin_reply(ctx, None, raw.len()) else {
