@@ -11,7 +11,7 @@ use serde_json::Value;
 use tapbeat::read::{EngineMemory, NdjsonSink};
 use tapbeat::Settings;
 use tapbeat_core::{Engine, LinkType, Protocol, Timestamp};
-use tapbeat_tests::{load, manifest, pcaps, run_frames, s, settings_for, Capture};
+use tapbeat_tests::{load, manifest, pcaps, run_frames, s, settings_for, split_frame, Capture};
 
 fn recorded(name: &str) -> Capture {
     load(&pcaps().join("recorded/thrift").join(name))
@@ -27,32 +27,6 @@ fn captures() -> Vec<(String, usize)> {
         .into_iter()
         .map(|r| (r["file"].clone(), r["calls"].parse().unwrap()))
         .collect()
-}
-
-/// Splits the TCP payload of an Ethernet/IPv4/TCP frame at `at`.
-fn split_frame(f: &[u8], at: usize) -> Option<(Vec<u8>, Vec<u8>)> {
-    if f.len() < 54 || f[12..14] != [0x08, 0x00] || f[23] != 6 {
-        return None;
-    }
-    let tcp = 14 + (f[14] & 0x0f) as usize * 4;
-    let pay = tcp + (f[tcp + 12] >> 4) as usize * 4;
-    let end = 14 + u16::from_be_bytes([f[16], f[17]]) as usize;
-    if end > f.len() || pay >= end || at == 0 || at >= end - pay {
-        return None;
-    }
-    let flags = f[tcp + 13];
-    let seq = u32::from_be_bytes([f[tcp + 4], f[tcp + 5], f[tcp + 6], f[tcp + 7]]);
-    let mut a = f[..pay + at].to_vec();
-    let a_total = (a.len() - 14) as u16;
-    a[16..18].copy_from_slice(&a_total.to_be_bytes());
-    a[tcp + 13] = flags & !0x01;
-    let mut b = f[..pay].to_vec();
-    b.extend_from_slice(&f[pay + at..end]);
-    let b_total = (b.len() - 14) as u16;
-    b[16..18].copy_from_slice(&b_total.to_be_bytes());
-    b[tcp + 4..tcp + 8].copy_from_slice(&seq.wrapping_add(at as u32).to_be_bytes());
-    b[tcp + 13] = flags & !0x02;
-    Some((a, b))
 }
 
 /// A TCP segment between client `client` and the Thrift server (no ACK).
