@@ -600,6 +600,19 @@ fn redis_output(r: RedisOut) -> Result<OutputSpec> {
     ))
 }
 
+/// The options every protocol section has, taken from a section struct.
+macro_rules! common_yaml {
+    ($x:ident) => {
+        CommonYaml {
+            enabled: $x.enabled,
+            ports: $x.ports,
+            send_request: $x.send_request,
+            send_response: $x.send_response,
+            transaction_timeout: $x.transaction_timeout,
+        }
+    };
+}
+
 /// The options every protocol section has.
 struct CommonYaml {
     enabled: Option<bool>,
@@ -669,14 +682,7 @@ impl Settings {
         }
         for (proto, sql) in [(Protocol::Mysql, f.protocols.mysql), (Protocol::Pgsql, f.protocols.pgsql)] {
             let Some(q) = sql else { continue };
-            let c = CommonYaml {
-                enabled: q.enabled,
-                ports: q.ports,
-                send_request: q.send_request,
-                send_response: q.send_response,
-                transaction_timeout: q.transaction_timeout,
-            };
-            apply_common(&mut s.core, proto, c)?;
+            apply_common(&mut s.core, proto, common_yaml!(q))?;
             let (rows, len) = match proto {
                 Protocol::Mysql => (&mut s.core.mysql.max_rows, &mut s.core.mysql.max_row_length),
                 _ => (&mut s.core.pgsql.max_rows, &mut s.core.pgsql.max_row_length),
@@ -689,14 +695,7 @@ impl Settings {
             }
         }
         if let Some(m) = f.protocols.mongodb {
-            let c = CommonYaml {
-                enabled: m.enabled,
-                ports: m.ports,
-                send_request: m.send_request,
-                send_response: m.send_response,
-                transaction_timeout: m.transaction_timeout,
-            };
-            apply_common(&mut s.core, Protocol::Mongodb, c)?;
+            apply_common(&mut s.core, Protocol::Mongodb, common_yaml!(m))?;
             if let Some(v) = m.max_docs {
                 s.core.mongodb.max_docs = v;
             }
@@ -706,14 +705,7 @@ impl Settings {
         }
         if let Some(t) = f.protocols.thrift {
             use tapbeat_core::proto::thrift::{ThriftProtocol, ThriftTransport};
-            let c = CommonYaml {
-                enabled: t.enabled,
-                ports: t.ports,
-                send_request: t.send_request,
-                send_response: t.send_response,
-                transaction_timeout: t.transaction_timeout,
-            };
-            apply_common(&mut s.core, Protocol::Thrift, c)?;
+            apply_common(&mut s.core, Protocol::Thrift, common_yaml!(t))?;
             let th = &mut s.core.thrift;
             if let Some(v) = t.transport_type {
                 th.transport_type = match v.as_str() {
@@ -757,14 +749,7 @@ impl Settings {
             }
         }
         if let Some(d) = f.protocols.dns {
-            let c = CommonYaml {
-                enabled: d.enabled,
-                ports: d.ports,
-                send_request: d.send_request,
-                send_response: d.send_response,
-                transaction_timeout: d.transaction_timeout,
-            };
-            apply_common(&mut s.core, Protocol::Dns, c)?;
+            apply_common(&mut s.core, Protocol::Dns, common_yaml!(d))?;
             s.core.dns.include_authorities = d.include_authorities.unwrap_or(false);
             s.core.dns.include_additionals = d.include_additionals.unwrap_or(false);
         }
@@ -779,24 +764,10 @@ impl Settings {
             apply_common(&mut s.core, Protocol::Icmp, c)?;
         }
         if let Some(r) = f.protocols.redis {
-            let c = CommonYaml {
-                enabled: r.enabled,
-                ports: r.ports,
-                send_request: r.send_request,
-                send_response: r.send_response,
-                transaction_timeout: r.transaction_timeout,
-            };
-            apply_common(&mut s.core, Protocol::Redis, c)?;
+            apply_common(&mut s.core, Protocol::Redis, common_yaml!(r))?;
         }
         if let Some(m) = f.protocols.memcache {
-            let c = CommonYaml {
-                enabled: m.enabled,
-                ports: m.ports,
-                send_request: m.send_request,
-                send_response: m.send_response,
-                transaction_timeout: m.transaction_timeout,
-            };
-            apply_common(&mut s.core, Protocol::Memcache, c)?;
+            apply_common(&mut s.core, Protocol::Memcache, common_yaml!(m))?;
             let mc = &mut s.core.memcache;
             mc.parseunknown = m.parseunknown.unwrap_or(false);
             mc.maxvalues = m.maxvalues.unwrap_or(0);
@@ -806,14 +777,7 @@ impl Settings {
             }
         }
         if let Some(h) = f.protocols.http {
-            let c = CommonYaml {
-                enabled: h.enabled,
-                ports: h.ports,
-                send_request: h.send_request,
-                send_response: h.send_response,
-                transaction_timeout: h.transaction_timeout,
-            };
-            apply_common(&mut s.core, Protocol::Http, c)?;
+            apply_common(&mut s.core, Protocol::Http, common_yaml!(h))?;
             let c2 = &mut s.core.http;
             if let Some(v) = h.send_headers {
                 c2.send_headers = names("protocols.http.send_headers", &v)?;

@@ -79,8 +79,28 @@ struct Side {
 }
 
 impl Side {
+    /// A direction between messages.
+    const NEW: Side = Side {
+        phase: Phase::Idle,
+        resync: false,
+        skip_line: false,
+        msg: None,
+        msg_bytes: 0,
+        remaining: 0,
+        content_length: None,
+        chunked: false,
+        close: false,
+        head: false,
+        code: 0,
+        body_raw: false,
+        body_form: false,
+        raw: Span::EMPTY,
+        body_span: Span::EMPTY,
+        body_start: 0,
+    };
+
     fn reset_message(&mut self) {
-        *self = Side { resync: false, ..Side::default() };
+        *self = Side::NEW;
     }
 }
 
@@ -134,44 +154,7 @@ impl HttpParser {
     /// A parser for a new flow.
     pub const fn new() -> Self {
         HttpParser {
-            sides: [
-                Side {
-                    phase: Phase::Idle,
-                    resync: false,
-                    skip_line: false,
-                    msg: None,
-                    msg_bytes: 0,
-                    remaining: 0,
-                    content_length: None,
-                    chunked: false,
-                    close: false,
-                    head: false,
-                    code: 0,
-                    body_raw: false,
-                    body_form: false,
-                    raw: Span::EMPTY,
-                    body_span: Span::EMPTY,
-                    body_start: 0,
-                },
-                Side {
-                    phase: Phase::Idle,
-                    resync: false,
-                    skip_line: false,
-                    msg: None,
-                    msg_bytes: 0,
-                    remaining: 0,
-                    content_length: None,
-                    chunked: false,
-                    close: false,
-                    head: false,
-                    code: 0,
-                    body_raw: false,
-                    body_form: false,
-                    raw: Span::EMPTY,
-                    body_span: Span::EMPTY,
-                    body_start: 0,
-                },
-            ],
+            sides: [Side::NEW, Side::NEW],
             line_seq: 0,
             response_gap: false,
             last_response_ack: None,
