@@ -137,3 +137,27 @@ pub fn split_frame(f: &[u8], at: usize) -> Option<(Vec<u8>, Vec<u8>)> {
     b[tcp + 13] = flags & !0x02;
     Some((a, b))
 }
+
+/// A synthetic Ethernet/IPv4/TCP segment between 10.0.0.1:(40000+`client`)
+/// and 10.0.0.2:`port`, PSH without ACK (so the kernel's cross-direction
+/// ordering by acknowledgment numbers does not apply), sequence `seq`.
+pub fn tcp_frame(port: u16, client: u16, to_server: bool, seq: u32, payload: &[u8]) -> Vec<u8> {
+    let (sp, dp) = if to_server { (40000 + client, port) } else { (port, 40000 + client) };
+    let (sa, da) = if to_server { ([10, 0, 0, 1], [10, 0, 0, 2]) } else { ([10, 0, 0, 2], [10, 0, 0, 1]) };
+    let mut f = vec![0u8; 14 + 20 + 20];
+    f[12] = 0x08;
+    f[14] = 0x45;
+    let total = (40 + payload.len()) as u16;
+    f[16..18].copy_from_slice(&total.to_be_bytes());
+    f[22] = 64;
+    f[23] = 6;
+    f[26..30].copy_from_slice(&sa);
+    f[30..34].copy_from_slice(&da);
+    f[34..36].copy_from_slice(&sp.to_be_bytes());
+    f[36..38].copy_from_slice(&dp.to_be_bytes());
+    f[38..42].copy_from_slice(&seq.to_be_bytes());
+    f[46] = 5 << 4;
+    f[47] = 0x08;
+    f.extend_from_slice(payload);
+    f
+}

@@ -10,7 +10,7 @@ use serde_json::Value;
 use tapbeat::read::{EngineMemory, NdjsonSink};
 use tapbeat::Settings;
 use tapbeat_core::{Engine, LinkType, Protocol, Timestamp};
-use tapbeat_tests::{load, pcaps, run_frames, s, settings_for, Capture};
+use tapbeat_tests::{load, pcaps, run_frames, s, settings_for, tcp_frame, Capture};
 
 /// Captures with complete connections (SYN to FIN): the first four.
 /// Packetbeat's captures start mid-connection: there the first segment seen
@@ -175,27 +175,6 @@ proptest! {
     }
 }
 
-fn tcp_frame(client: u16, to_server: bool, seq: u32, payload: &[u8]) -> Vec<u8> {
-    let (sp, dp) = if to_server { (40000 + client, 27017) } else { (27017, 40000 + client) };
-    let (sa, da) = if to_server { ([10, 0, 0, 1], [10, 0, 0, 2]) } else { ([10, 0, 0, 2], [10, 0, 0, 1]) };
-    let mut f = vec![0u8; 14 + 20 + 20];
-    f[12] = 0x08;
-    f[14] = 0x45;
-    let total = (40 + payload.len()) as u16;
-    f[16..18].copy_from_slice(&total.to_be_bytes());
-    f[22] = 64;
-    f[23] = 6;
-    f[26..30].copy_from_slice(&sa);
-    f[30..34].copy_from_slice(&da);
-    f[34..36].copy_from_slice(&sp.to_be_bytes());
-    f[36..38].copy_from_slice(&dp.to_be_bytes());
-    f[38..42].copy_from_slice(&seq.to_be_bytes());
-    f[46] = 5 << 4;
-    f[47] = 0x08;
-    f.extend_from_slice(payload);
-    f
-}
-
 /// Random payloads, some shaped like MongoDB headers, in and out of order,
 /// through tiny tables.
 #[test]
@@ -233,7 +212,7 @@ fn random_streams_through_tiny_tables() {
             let mut out = Vec::new();
             let mut sink = NdjsonSink::new(&mut out, &st);
             for (i, (client, to_server, seq, payload)) in segs.iter().enumerate() {
-                let f = tcp_frame(*client, *to_server, *seq, payload);
+                let f = tcp_frame(27017, *client, *to_server, *seq, payload);
                 engine.process(Timestamp::from_micros(i as u64 * 10_000), LinkType::ETHERNET, &f, &mut sink);
                 prop_assert!(engine.blocks_in_use() <= 4);
                 prop_assert!(engine.pending_transactions() <= 3);

@@ -10,7 +10,7 @@ use serde_json::Value;
 use tapbeat::read::{EngineMemory, NdjsonSink};
 use tapbeat::Settings;
 use tapbeat_core::{Engine, LinkType, Protocol, Timestamp};
-use tapbeat_tests::{load, pcaps, run_frames, s, settings_for, split_frame, Capture};
+use tapbeat_tests::{load, pcaps, run_frames, s, settings_for, split_frame, tcp_frame, Capture};
 
 /// (folder, file, port, transactions)
 const CAPTURES: &[(&str, &str, u16, usize)] = &[
@@ -33,27 +33,6 @@ fn summary(docs: &[Value]) -> Vec<(String, String, String, String)> {
     docs.iter()
         .map(|d| (s(d, &["status"]), s(d, &["query"]), s(d, &["pgsql", "num_rows"]), s(d, &["bytes_out"])))
         .collect()
-}
-
-fn tcp_frame(client: u16, to_server: bool, seq: u32, payload: &[u8]) -> Vec<u8> {
-    let (sp, dp) = if to_server { (40000 + client, 5432) } else { (5432, 40000 + client) };
-    let (sa, da) = if to_server { ([10, 0, 0, 1], [10, 0, 0, 2]) } else { ([10, 0, 0, 2], [10, 0, 0, 1]) };
-    let mut f = vec![0u8; 14 + 20 + 20];
-    f[12] = 0x08;
-    f[14] = 0x45;
-    let total = (40 + payload.len()) as u16;
-    f[16..18].copy_from_slice(&total.to_be_bytes());
-    f[22] = 64;
-    f[23] = 6;
-    f[26..30].copy_from_slice(&sa);
-    f[30..34].copy_from_slice(&da);
-    f[34..36].copy_from_slice(&sp.to_be_bytes());
-    f[36..38].copy_from_slice(&dp.to_be_bytes());
-    f[38..42].copy_from_slice(&seq.to_be_bytes());
-    f[46] = 5 << 4;
-    f[47] = 0x08;
-    f.extend_from_slice(payload);
-    f
 }
 
 proptest! {
@@ -112,7 +91,7 @@ proptest! {
         let mut out = Vec::new();
         let mut sink = NdjsonSink::new(&mut out, &st);
         for (i, (client, to_server, seq, payload)) in segs.iter().enumerate() {
-            let f = tcp_frame(*client, *to_server, *seq, payload);
+            let f = tcp_frame(5432, *client, *to_server, *seq, payload);
             engine.process(Timestamp::from_micros(i as u64 * 10_000), LinkType::ETHERNET, &f, &mut sink);
             prop_assert!(engine.blocks_in_use() <= 4);
             prop_assert!(engine.pending_transactions() <= 3);
@@ -136,7 +115,7 @@ proptest! {
             m.extend_from_slice(&((body.len() + 4) as u32).to_be_bytes());
             m.extend_from_slice(body);
             let seq = if *to_server { &mut cs } else { &mut ss };
-            frames.push((Timestamp::from_micros(i as u64 * 1000), tcp_frame(1, *to_server, *seq, &m)));
+            frames.push((Timestamp::from_micros(i as u64 * 1000), tcp_frame(5432, 1, *to_server, *seq, &m)));
             *seq = seq.wrapping_add(m.len() as u32);
             if *to_server && matches!(*typ, b'Q' | b'E') {
                 queries += 1 + body.iter().filter(|&&c| c == b';').count();
@@ -183,10 +162,10 @@ fn huge_messages_stream_through() {
     msg(&mut r, b'Z', b"I");
     let mut frames = Vec::new();
     for (i, chunk) in c.chunks(1448).enumerate() {
-        frames.push((Timestamp::from_micros(i as u64), tcp_frame(1, true, 1 + (i * 1448) as u32, chunk)));
+        frames.push((Timestamp::from_micros(i as u64), tcp_frame(5432, 1, true, 1 + (i * 1448) as u32, chunk)));
     }
     for (i, chunk) in r.chunks(1448).enumerate() {
-        frames.push((Timestamp::from_micros(1000 + i as u64), tcp_frame(1, false, 1 + (i * 1448) as u32, chunk)));
+        frames.push((Timestamp::from_micros(1000 + i as u64), tcp_frame(5432, 1, false, 1 + (i * 1448) as u32, chunk)));
     }
     let (docs, stats) = run_frames(&st, LinkType::ETHERNET, &frames);
     assert_eq!(docs.len(), 2, "{docs:#?}");

@@ -12,7 +12,7 @@ use serde_json::Value;
 use tapbeat::read::{EngineMemory, NdjsonSink};
 use tapbeat::Settings;
 use tapbeat_core::{Engine, LinkType, Protocol, Timestamp};
-use tapbeat_tests::{load, manifest, pcaps, run_frames, s, settings_for, split_frame, Capture};
+use tapbeat_tests::{load, manifest, pcaps, run_frames, s, settings_for, split_frame, tcp_frame, Capture};
 
 fn settings() -> Settings {
     settings_for(Protocol::Redis, &[6390])
@@ -147,26 +147,6 @@ fn pipelined_capture_resegmented() {
     assert_eq!(stats.parse_errors, 0);
 }
 
-fn tcp_frame(client: u16, to_server: bool, seq: u32, payload: &[u8]) -> Vec<u8> {
-    let (sp, dp) = if to_server { (40000 + client, 6390) } else { (6390, 40000 + client) };
-    let (sa, da) = if to_server { ([10, 0, 0, 1], [10, 0, 0, 2]) } else { ([10, 0, 0, 2], [10, 0, 0, 1]) };
-    let mut f = vec![0u8; 54];
-    f[12] = 0x08;
-    f[14] = 0x45;
-    f[16..18].copy_from_slice(&((40 + payload.len()) as u16).to_be_bytes());
-    f[22] = 64;
-    f[23] = 6;
-    f[26..30].copy_from_slice(&sa);
-    f[30..34].copy_from_slice(&da);
-    f[34..36].copy_from_slice(&sp.to_be_bytes());
-    f[36..38].copy_from_slice(&dp.to_be_bytes());
-    f[38..42].copy_from_slice(&seq.to_be_bytes());
-    f[46] = 5 << 4;
-    f[47] = 0x18;
-    f.extend_from_slice(payload);
-    f
-}
-
 /// RESP-flavoured random payloads: mostly valid pieces, some noise.
 fn resp_bytes() -> impl Strategy<Value = Vec<u8>> {
     let piece = prop_oneof![
@@ -218,7 +198,7 @@ fn random_streams_through_tiny_tables() {
                 let seq = &mut seqs[*client as usize][*to_server as usize];
                 // Mostly in order; now and then a hole or a rewind.
                 let at = if jump % 5 == 0 { seq.wrapping_add(*jump) } else { *seq };
-                let f = tcp_frame(*client, *to_server, at, payload);
+                let f = tcp_frame(6390, *client, *to_server, at, payload);
                 *seq = at.wrapping_add(payload.len() as u32);
                 engine.process(Timestamp::from_micros(i as u64 * 10_000), LinkType::ETHERNET, &f, &mut sink);
                 prop_assert!(engine.blocks_in_use() <= 4);

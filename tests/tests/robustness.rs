@@ -8,7 +8,7 @@ use proptest::prelude::*;
 use serde_json::Value;
 use tapbeat::read::{EngineMemory, NdjsonSink};
 use tapbeat_core::{Engine, LinkType, Timestamp};
-use tapbeat_tests::{http_settings, load, pcaps, run_frames, s, split_frame, Capture};
+use tapbeat_tests::{http_settings, load, pcaps, run_frames, s, split_frame, tcp_frame, Capture};
 
 fn recorded(name: &str) -> Capture {
     load(&pcaps().join("recorded/http").join(name))
@@ -156,7 +156,7 @@ fn random_tcp_streams_through_tiny_tables() {
             let mut out = Vec::new();
             let mut sink = NdjsonSink::new(&mut out, &st);
             for (i, (client, to_server, seq, payload)) in segs.iter().enumerate() {
-                let f = tcp_frame(*client, *to_server, *seq, payload);
+                let f = tcp_frame(80, *client, *to_server, *seq, payload);
                 engine.process(Timestamp::from_micros(i as u64 * 10_000), LinkType::ETHERNET, &f, &mut sink);
                 prop_assert!(engine.blocks_in_use() <= 4);
             }
@@ -168,27 +168,6 @@ fn random_tcp_streams_through_tiny_tables() {
         .unwrap();
 }
 
-fn tcp_frame(client: u16, to_server: bool, seq: u32, payload: &[u8]) -> Vec<u8> {
-    let (sp, dp) = if to_server { (40000 + client, 80) } else { (80, 40000 + client) };
-    let (sa, da) = if to_server { ([10, 0, 0, 1], [10, 0, 0, 2]) } else { ([10, 0, 0, 2], [10, 0, 0, 1]) };
-    let mut f = vec![0u8; 14 + 20 + 20];
-    f[12] = 0x08;
-    f[14] = 0x45;
-    let total = (40 + payload.len()) as u16;
-    f[16..18].copy_from_slice(&total.to_be_bytes());
-    f[22] = 64;
-    f[23] = 6;
-    f[26..30].copy_from_slice(&sa);
-    f[30..34].copy_from_slice(&da);
-    f[34..36].copy_from_slice(&sp.to_be_bytes());
-    f[36..38].copy_from_slice(&dp.to_be_bytes());
-    f[38..42].copy_from_slice(&seq.to_be_bytes());
-    f[46] = 5 << 4;
-    f[47] = 0x08; // PSH without ACK: these synthetic segments carry no acknowledgment
-    f.extend_from_slice(payload);
-    f
-}
-
 #[test]
 fn http_shaped_garbage_is_bounded() {
     // Requests with huge announced bodies, endless headers and junk lines,
@@ -197,7 +176,7 @@ fn http_shaped_garbage_is_bounded() {
     let mut frames = Vec::new();
     let mut seq = 1u32;
     let push = |frames: &mut Vec<(Timestamp, Vec<u8>)>, client: u16, to_server: bool, seq: &mut u32, p: &[u8]| {
-        frames.push((Timestamp::from_micros(frames.len() as u64), tcp_frame(client, to_server, *seq, p)));
+        frames.push((Timestamp::from_micros(frames.len() as u64), tcp_frame(80, client, to_server, *seq, p)));
         *seq = seq.wrapping_add(p.len() as u32);
     };
     push(&mut frames, 1, true, &mut seq, b"POST /x HTTP/1.1\r\nContent-Length: 99999999999\r\n\r\nabc");

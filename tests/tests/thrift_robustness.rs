@@ -11,7 +11,7 @@ use serde_json::Value;
 use tapbeat::read::{EngineMemory, NdjsonSink};
 use tapbeat::Settings;
 use tapbeat_core::{Engine, LinkType, Protocol, Timestamp};
-use tapbeat_tests::{load, manifest, pcaps, run_frames, s, settings_for, split_frame, Capture};
+use tapbeat_tests::{load, manifest, pcaps, run_frames, s, settings_for, split_frame, tcp_frame, Capture};
 
 fn recorded(name: &str) -> Capture {
     load(&pcaps().join("recorded/thrift").join(name))
@@ -29,27 +29,6 @@ fn captures() -> Vec<(String, usize)> {
         .collect()
 }
 
-/// A TCP segment between client `client` and the Thrift server (no ACK).
-fn tcp_frame(client: u16, to_server: bool, seq: u32, payload: &[u8]) -> Vec<u8> {
-    let (sp, dp) = if to_server { (40000 + client, 9090) } else { (9090, 40000 + client) };
-    let (sa, da) = if to_server { ([10, 0, 0, 1], [10, 0, 0, 2]) } else { ([10, 0, 0, 2], [10, 0, 0, 1]) };
-    let mut f = vec![0u8; 54];
-    f[12] = 0x08;
-    f[14] = 0x45;
-    f[16..18].copy_from_slice(&((40 + payload.len()) as u16).to_be_bytes());
-    f[22] = 64;
-    f[23] = 6;
-    f[26..30].copy_from_slice(&sa);
-    f[30..34].copy_from_slice(&da);
-    f[34..36].copy_from_slice(&sp.to_be_bytes());
-    f[36..38].copy_from_slice(&dp.to_be_bytes());
-    f[38..42].copy_from_slice(&seq.to_be_bytes());
-    f[46] = 5 << 4;
-    f[47] = 0x08;
-    f.extend_from_slice(payload);
-    f
-}
-
 /// A conversation: the call's bytes cut at `cuts`, then the reply's.
 fn conversation(client: u16, call: &[u8], reply: &[u8], cuts: &[usize]) -> Vec<(Timestamp, Vec<u8>)> {
     let mut frames = Vec::new();
@@ -61,7 +40,7 @@ fn conversation(client: u16, call: &[u8], reply: &[u8], cuts: &[usize]) -> Vec<(
         points.dedup();
         for w in points.windows(2) {
             let t = Timestamp::from_micros(1000 + frames.len() as u64);
-            frames.push((t, tcp_frame(client, to_server, 1000 + w[0] as u32, &bytes[w[0]..w[1]])));
+            frames.push((t, tcp_frame(9090, client, to_server, 1000 + w[0] as u32, &bytes[w[0]..w[1]])));
         }
     }
     frames
@@ -145,7 +124,7 @@ proptest! {
             let slot = (*client as usize) * 2 + usize::from(*to_server);
             // Mostly in order, sometimes a jump (a gap or an overlap).
             if skip % 7 == 0 { seq[slot] = seq[slot].wrapping_add(*skip); }
-            let f = tcp_frame(*client, *to_server, seq[slot], &p);
+            let f = tcp_frame(9090, *client, *to_server, seq[slot], &p);
             seq[slot] = seq[slot].wrapping_add(p.len() as u32);
             engine.process(Timestamp::from_micros(i as u64 * 10_000), LinkType::ETHERNET, &f, &mut sink);
             prop_assert!(engine.blocks_in_use() <= 4);
@@ -566,7 +545,7 @@ fn reply_lost_in_a_gap_is_not_taken_for_one_way() {
     let (c1, c2, c3) = (call(b"first"), call(b"second"), call(b"third"));
     let (r1, r2, r3) = (reply(b"first"), reply(b"second"), reply(b"third"));
     let f = |to_server: bool, seq: usize, p: &[u8], t: u64| {
-        (Timestamp::from_micros(t), tcp_frame(1, to_server, seq as u32, p))
+        (Timestamp::from_micros(t), tcp_frame(9090, 1, to_server, seq as u32, p))
     };
     let frames = vec![
         f(true, 0, &c1, 1),
