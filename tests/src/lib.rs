@@ -161,3 +161,17 @@ pub fn tcp_frame(port: u16, client: u16, to_server: bool, seq: u32, payload: &[u
     f.extend_from_slice(payload);
     f
 }
+
+/// The documents Packetbeat 1.0 wrote for reference capture `file` (its
+/// `.pcap` or `.ndjson` name below `packetbeat/`), only those of type `ty`
+/// when given.
+pub fn packetbeat_10_docs(file: &str, ty: Option<&str>) -> Vec<Value> {
+    let name = file.strip_suffix(".pcap").map_or(file.to_string(), |f| format!("{f}.ndjson"));
+    let p = pcaps().join("packetbeat/packetbeat-1.0-output").join(name);
+    std::fs::read_to_string(&p)
+        .unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .filter(|d| ty.is_none_or(|t| d["type"] == t))
+        .collect()
+}

@@ -5,17 +5,7 @@
 
 use serde_json::Value;
 use tapbeat_core::Protocol;
-use tapbeat_tests::{manifest, pcaps, read, s, settings_for};
-
-fn pb10(file: &str) -> Vec<Value> {
-    let p = pcaps().join("packetbeat/packetbeat-1.0-output").join(file.replace(".pcap", ".ndjson"));
-    std::fs::read_to_string(p)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str::<Value>(l).unwrap())
-        .filter(|d| d["type"] == "dns")
-        .collect()
-}
+use tapbeat_tests::{manifest, packetbeat_10_docs, pcaps, read, s, settings_for};
 
 /// Fields compared one to one with Packetbeat 1.0's documents.
 const FIELDS: &[&[&str]] = &[
@@ -60,7 +50,7 @@ fn every_manifest_capture_matches_packetbeat() {
         assert_eq!(docs.len(), expected, "{file}: {docs:#?}");
         assert_eq!(stats.transactions_for(Protocol::Dns), expected as u64, "{file}");
         assert_eq!(stats.parse_errors, 0, "{file}");
-        let pb = pb10(file);
+        let pb = packetbeat_10_docs(file, Some("dns"));
         assert_eq!(pb.len(), docs.len(), "{file}");
         for (want, got) in pb.iter().zip(&docs) {
             for f in FIELDS {

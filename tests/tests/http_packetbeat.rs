@@ -4,20 +4,10 @@
 //! Where tapbeat differs from 1.0 on purpose, the test says why.
 
 use serde_json::Value;
-use tapbeat_tests::{http_settings, manifest, pcaps, read, s};
+use tapbeat_tests::{http_settings, manifest, packetbeat_10_docs, pcaps, read, s};
 
 fn run(file: &str, port: u16) -> Vec<Value> {
     read(&pcaps().join("packetbeat").join(file), &http_settings(&[port])).0
-}
-
-fn pb10(file: &str) -> Vec<Value> {
-    let p = pcaps().join("packetbeat/packetbeat-1.0-output").join(file.replace(".pcap", ".ndjson"));
-    std::fs::read_to_string(p)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str::<Value>(l).unwrap())
-        .filter(|d| d["type"] == "http")
-        .collect()
 }
 
 /// Fields compared with Packetbeat 1.0's documents.
@@ -81,7 +71,7 @@ fn every_manifest_capture_matches_packetbeat() {
         if row["packetbeat_1.0_output"].is_empty() {
             continue;
         }
-        let pb = pb10(file);
+        let pb = packetbeat_10_docs(file, Some("http"));
         // Pair our documents with 1.0's by request time and path.
         for want in &pb {
             let got = docs

@@ -22,15 +22,10 @@
 
 use serde_json::Value;
 use tapbeat_core::Protocol;
-use tapbeat_tests::{manifest, pcaps, read, s, settings_for};
+use tapbeat_tests::{manifest, packetbeat_10_docs, pcaps, read, s, settings_for};
 
 fn run(file: &str) -> (Vec<Value>, tapbeat_core::Stats) {
     read(&pcaps().join("packetbeat").join(file), &settings_for(Protocol::Memcache, &[11211]))
-}
-
-fn pb10(file: &str) -> Vec<Value> {
-    let p = pcaps().join("packetbeat/packetbeat-1.0-output").join(file.replace(".pcap", ".ndjson"));
-    std::fs::read_to_string(p).unwrap().lines().map(|l| serde_json::from_str::<Value>(l).unwrap()).collect()
 }
 
 /// A 1.0 document with its known mistakes undone, reduced to the fields
@@ -76,7 +71,7 @@ fn tcp_captures_match_packetbeat_1_0_field_by_field() {
     for row in rows {
         let file = &row["file"];
         let (docs, stats) = run(file);
-        let want: Vec<Value> = pb10(file).iter().map(normalise_pb10).collect();
+        let want: Vec<Value> = packetbeat_10_docs(file, None).iter().map(normalise_pb10).collect();
         let n: usize = row["events_emitted_by_packetbeat_1.0"].parse().unwrap();
         assert_eq!(docs.len(), n, "{file}");
         assert_eq!(want.len(), n, "{file}");

@@ -7,7 +7,7 @@ use serde_json::Value;
 use tapbeat::Settings;
 use tapbeat_core::json::Schema;
 use tapbeat_core::Protocol;
-use tapbeat_tests::{manifest, pcaps, read, s, settings_for};
+use tapbeat_tests::{manifest, packetbeat_10_docs, pcaps, read, s, settings_for};
 
 fn settings(port: u16) -> Settings {
     settings_for(Protocol::Mongodb, &[port])
@@ -19,16 +19,6 @@ fn run_with(file: &str, st: &Settings) -> (Vec<Value>, tapbeat_core::Stats) {
 
 fn run(file: &str) -> Vec<Value> {
     run_with(file, &settings(27017)).0
-}
-
-fn pb10(file: &str) -> Vec<Value> {
-    let p = pcaps().join("packetbeat/packetbeat-1.0-output").join(file.replace(".pcap", ".ndjson"));
-    std::fs::read_to_string(p)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str::<Value>(l).unwrap())
-        .filter(|d| d["type"] == "mongodb")
-        .collect()
 }
 
 /// Fields compared as they are with Packetbeat 1.0's documents.
@@ -122,7 +112,7 @@ fn every_manifest_capture_matches_packetbeat() {
         if row["packetbeat_1.0_output"].is_empty() {
             continue;
         }
-        for want in pb10(file) {
+        for want in packetbeat_10_docs(file, Some("mongodb")) {
             let got = docs
                 .iter()
                 .find(|d| d["@timestamp"] == want["@timestamp"] && d["client_port"] == want["client_port"])

@@ -5,20 +5,10 @@
 
 use serde_json::Value;
 use tapbeat_core::Protocol;
-use tapbeat_tests::{manifest, pcaps, read, s, settings_for};
+use tapbeat_tests::{manifest, packetbeat_10_docs, pcaps, read, s, settings_for};
 
 fn run(file: &str, port: u16) -> Vec<Value> {
     read(&pcaps().join("packetbeat").join(file), &settings_for(Protocol::Mysql, &[port])).0
-}
-
-fn pb10(file: &str) -> Vec<Value> {
-    let p = pcaps().join("packetbeat/packetbeat-1.0-output").join(file.replace(".pcap", ".ndjson"));
-    std::fs::read_to_string(p)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str::<Value>(l).unwrap())
-        .filter(|d| d["type"] == "mysql")
-        .collect()
 }
 
 /// Fields compared with Packetbeat 1.0's documents as they are.
@@ -69,7 +59,7 @@ fn every_manifest_capture_matches_packetbeat() {
         if row["packetbeat_1.0_output"].is_empty() {
             continue;
         }
-        let pb = pb10(file);
+        let pb = packetbeat_10_docs(file, Some("mysql"));
         assert_eq!(pb.len(), docs.len(), "{file}: same number of documents as 1.0");
         for (want, got) in pb.iter().zip(&docs) {
             for f in FIELDS {
