@@ -31,10 +31,17 @@ export PROPTEST_RNG_SEED="${PROPTEST_RNG_SEED:-20261125}"
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 cargo test --workspace --locked 2>&1 | tee "$log"
-# One closing line for CI: the totals over every test binary.
-awk '/^test result:/ { p += $4; f += $6 } END { printf "tests: %d passed, %d failed\n", p, f }' "$log"
+# One closing line for CI (printed again at the very end): the totals over
+# every test binary.
+totals=$(awk '/^test result:/ { p += $4; f += $6 } END { printf "tests: %d passed, %d failed\n", p, f }' "$log")
+echo "$totals"
 
 if [ -x nostd-check/run.sh ]; then
   echo "== no_std: tapbeat-core links into a freestanding binary"
   nostd-check/run.sh
 fi
+
+echo "== fuzz: every target, bounded (FUZZ_SECONDS=${FUZZ_SECONDS:-20} each)"
+fuzz/run.sh
+
+echo "$totals"
