@@ -142,6 +142,22 @@ impl Ctx<'_, '_> {
     }
 }
 
+#[cfg(test)]
+impl<'c, 'p> Ctx<'c, 'p> {
+    /// A context for unit tests that drive an analyzer directly (flow 0,
+    /// no TCP position), so that new fields are set in one place.
+    pub(crate) fn for_test(
+        pending: &'c mut PendingPool<'p>,
+        stats: &'c mut Stats,
+        cfg: &'c Config,
+        sink: &'c mut dyn Sink,
+        meta: &'c FlowMeta,
+        ts: Timestamp,
+    ) -> Self {
+        Ctx { pending, stats, cfg, sink, flow: 0, meta, ts, pos: 0, ack: None }
+    }
+}
+
 /// Emits `h` as it is: counts it and calls the sink.
 pub(crate) fn emit(pending: &mut PendingPool<'_>, stats: &mut Stats, sink: &mut dyn Sink, h: Handle) {
     if let Some(s) = pending.get_mut(h, Timestamp::ZERO) {

@@ -1627,17 +1627,7 @@ mod tests {
         let mut carry = [NONE, NONE];
         let mut pos = [0u32, 0u32];
         {
-            let mut ctx = Ctx {
-                pending: &mut pending,
-                stats: &mut stats,
-                cfg: &cfg,
-                sink: &mut sink,
-                flow: 0,
-                meta: &meta,
-                ts: Timestamp::ZERO,
-                pos: 0,
-                ack: None,
-            };
+            let mut ctx = Ctx::for_test(&mut pending, &mut stats, &cfg, &mut sink, &meta, Timestamp::ZERO);
             for (i, (dir, bytes)) in conv.iter().enumerate() {
                 ctx.ts = Timestamp::from_micros(1000 * i as u64);
                 let d = dir.index();

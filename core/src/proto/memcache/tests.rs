@@ -41,17 +41,7 @@ fn run(cfg: &Config, transport: Transport, steps: &[Step<'_>], chunk: usize) -> 
     let mut p = MemcacheParser::new();
     let mut now = 1_000_000u64;
     for st in steps {
-        let mut ctx = Ctx {
-            pending: &mut pending,
-            stats: &mut stats,
-            cfg,
-            sink: &mut sink,
-            flow: 0,
-            meta: &meta,
-            ts: Timestamp::from_micros(now),
-            pos: 0,
-            ack: None,
-        };
+        let mut ctx = Ctx::for_test(&mut pending, &mut stats, cfg, &mut sink, &meta, Timestamp::from_micros(now));
         match *st {
             Step::Req(d) | Step::Rep(d) => {
                 let dir = if matches!(st, Step::Req(_)) { Direction::ToServer } else { Direction::ToClient };
@@ -74,17 +64,7 @@ fn run(cfg: &Config, transport: Transport, steps: &[Step<'_>], chunk: usize) -> 
         }
         now += 10;
     }
-    let mut ctx = Ctx {
-        pending: &mut pending,
-        stats: &mut stats,
-        cfg,
-        sink: &mut sink,
-        flow: 0,
-        meta: &meta,
-        ts: Timestamp::from_micros(now),
-        pos: 0,
-        ack: None,
-    };
+    let mut ctx = Ctx::for_test(&mut pending, &mut stats, cfg, &mut sink, &meta, Timestamp::from_micros(now));
     p.on_close(&mut ctx);
     ctx.flush_flow(Notes::NO_RESPONSE);
     for c in carry {

@@ -194,17 +194,7 @@ pub(super) fn run(cfg: &Config, steps: &[Step<'_>]) -> Run {
     let mut pos = [1000u32, 5000u32];
     for (i, step) in steps.iter().enumerate() {
         let ts = Timestamp::from_micros(1_000_000 + i as u64 * 1000);
-        let mut ctx = Ctx {
-            pending: &mut pool,
-            stats: &mut stats,
-            cfg,
-            sink: &mut sink,
-            flow: 0,
-            meta: &meta,
-            ts,
-            pos: 0,
-            ack: None,
-        };
+        let mut ctx = Ctx::for_test(&mut pool, &mut stats, cfg, &mut sink, &meta, ts);
         match *step {
             Step::Data(dir, bytes) => {
                 let d = dir.index();
@@ -234,17 +224,7 @@ pub(super) fn run(cfg: &Config, steps: &[Step<'_>]) -> Run {
             }
         }
     }
-    let mut ctx = Ctx {
-        pending: &mut pool,
-        stats: &mut stats,
-        cfg,
-        sink: &mut sink,
-        flow: 0,
-        meta: &meta,
-        ts: Timestamp::from_micros(9_000_000),
-        pos: 0,
-        ack: None,
-    };
+    let mut ctx = Ctx::for_test(&mut pool, &mut stats, cfg, &mut sink, &meta, Timestamp::from_micros(9_000_000));
     parser.on_close(&mut ctx);
     ctx.flush_flow(Notes::NO_RESPONSE);
     Run { docs, stats }

@@ -126,17 +126,7 @@ fn run(cfg: &Config, script: &[(Direction, &[u8])], step: usize) -> (Vec<Seen, 3
     let mut p = PgsqlParser::new();
     let mut carry: [Vec<u8, 4096>; 2] = [Vec::new(), Vec::new()];
     {
-        let mut ctx = Ctx {
-            pending: &mut pending,
-            stats: &mut stats,
-            cfg,
-            sink: &mut sink,
-            flow: 0,
-            meta: &meta,
-            ts: Timestamp::from_micros(1),
-            pos: 0,
-            ack: None,
-        };
+        let mut ctx = Ctx::for_test(&mut pending, &mut stats, cfg, &mut sink, &meta, Timestamp::from_micros(1));
         for (dir, bytes) in script {
             let c = &mut carry[*dir as usize];
             for piece in bytes.chunks(step) {

@@ -57,17 +57,7 @@ fn run_with(cfg: &Config, steps: &[Step<'_>]) -> (Docs, Stats) {
             Step::Data(_, _, us) => Timestamp::from_micros(*us),
             _ => Timestamp::from_micros(0),
         };
-        let mut ctx = Ctx {
-            pending: &mut pending,
-            stats: &mut stats,
-            cfg,
-            sink: &mut sink,
-            flow: 0,
-            meta: &meta,
-            ts,
-            pos: 0,
-            ack: None,
-        };
+        let mut ctx = Ctx::for_test(&mut pending, &mut stats, cfg, &mut sink, &meta, ts);
         match *step {
             Step::Data(dir, data, _) => {
                 let c = &mut carry[dir.index()];
@@ -84,17 +74,7 @@ fn run_with(cfg: &Config, steps: &[Step<'_>]) -> (Docs, Stats) {
             Step::Fin(dir) => parser.on_fin(&mut ctx, dir),
         }
     }
-    let mut ctx = Ctx {
-        pending: &mut pending,
-        stats: &mut stats,
-        cfg,
-        sink: &mut sink,
-        flow: 0,
-        meta: &meta,
-        ts: Timestamp::ZERO,
-        pos: 0,
-        ack: None,
-    };
+    let mut ctx = Ctx::for_test(&mut pending, &mut stats, cfg, &mut sink, &meta, Timestamp::ZERO);
     parser.on_close(&mut ctx);
     ctx.flush_flow(Notes::NO_RESPONSE);
     for c in carry {
