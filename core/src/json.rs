@@ -1,5 +1,5 @@
-//! One JSON document per transaction, written with `serde` and
-//! `serde-json-core` into a caller's buffer (no allocation).
+//! One JSON document per transaction, written with `serde` into a caller's
+//! buffer by this crate's own compact writer ([`writer`]; no allocation).
 //!
 //! Two layouts: [`Schema::Packetbeat`] (Packetbeat 1.2's flat field names,
 //! the default) and [`Schema::Ecs`] (Elastic Common Schema). A buffer too
@@ -13,6 +13,8 @@ use serde::ser::{Serialize, SerializeMap, Serializer};
 use crate::config::Config;
 use crate::time::Timestamp;
 use crate::txn::{Detail, Endpoint, Notes, Transaction, Transport};
+
+pub mod writer;
 
 /// Document layout.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -55,7 +57,7 @@ impl fmt::Display for Full {
 /// returns its length.
 pub fn write_json(txn: &Transaction, cfg: &Config, opts: &JsonOptions<'_>, buf: &mut [u8]) -> Result<usize, Full> {
     let doc = Doc { t: txn, cfg, opts };
-    serde_json_core::to_slice(&doc, buf).map_err(|_| Full)
+    writer::to_slice(&doc, buf).map_err(|_| Full)
 }
 
 struct Doc<'a> {
@@ -83,7 +85,10 @@ impl fmt::Display for Rfc3339 {
 
 impl Serialize for Rfc3339 {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_str(self)
+        match self.0.rfc3339_millis() {
+            Some(text) => s.serialize_str(core::str::from_utf8(&text).unwrap_or_default()),
+            None => s.collect_str(self),
+        }
     }
 }
 
@@ -91,8 +96,45 @@ pub(crate) struct Ip(pub(crate) IpAddr);
 
 impl Serialize for Ip {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_str(&self.0)
+        match self.0 {
+            // Two per document: IPv4 is written without `core::fmt`; IPv6's
+            // zero-compression rules stay with the standard formatter.
+            IpAddr::V4(v4) => {
+                let mut buf = [0u8; 15];
+                let n = ipv4_text(v4.octets(), &mut buf);
+                s.serialize_str(core::str::from_utf8(buf.get(..n).unwrap_or_default()).unwrap_or_default())
+            }
+            IpAddr::V6(_) => s.collect_str(&self.0),
+        }
     }
+}
+
+/// Dotted-quad text of an IPv4 address into `buf`; returns its length.
+fn ipv4_text(octets: [u8; 4], buf: &mut [u8; 15]) -> usize {
+    let mut n = 0;
+    for (i, o) in octets.into_iter().enumerate() {
+        if i > 0 {
+            if let Some(c) = buf.get_mut(n) {
+                *c = b'.';
+            }
+            n += 1;
+        }
+        let digits = [o / 100, o / 10 % 10, o % 10];
+        let skip = if o >= 100 {
+            0
+        } else if o >= 10 {
+            1
+        } else {
+            2
+        };
+        for d in digits.into_iter().skip(skip) {
+            if let Some(c) = buf.get_mut(n) {
+                *c = b'0' + d;
+            }
+            n += 1;
+        }
+    }
+    n
 }
 
 pub(crate) struct NotesJson(Notes);
@@ -290,5 +332,32 @@ impl Serialize for EcsVersion {
         let mut m = s.serialize_map(None)?;
         m.serialize_entry("version", "8.11.0")?;
         m.end()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ipv4_text_matches_the_standard_formatter() {
+        for o in [[0, 0, 0, 0], [255, 255, 255, 255], [10, 0, 99, 100], [1, 22, 103, 9]] {
+            let mut buf = [0u8; 15];
+            let n = ipv4_text(o, &mut buf);
+            let mut want = heapless::String::<16>::new();
+            core::fmt::write(&mut want, format_args!("{}", core::net::Ipv4Addr::from(o))).unwrap();
+            assert_eq!(&buf[..n], want.as_bytes());
+        }
+    }
+
+    #[test]
+    fn rfc3339_without_fmt_matches_the_formatter() {
+        for us in [0u64, 1_764_000_000_123_456, 253_402_300_799_999_999, 999] {
+            let ts = Timestamp::from_micros(us);
+            let mut want = heapless::String::<32>::new();
+            ts.write_rfc3339_millis(&mut want).unwrap();
+            assert_eq!(&ts.rfc3339_millis().unwrap(), want.as_bytes());
+        }
+        assert!(Timestamp::from_micros(253_402_300_800_000_000).rfc3339_millis().is_none());
     }
 }

@@ -53,6 +53,38 @@ impl Timestamp {
     }
 }
 
+impl Timestamp {
+    /// The same text as [`write_rfc3339_millis`](Self::write_rfc3339_millis)
+    /// without `core::fmt` (one per document, so it is on the hot path);
+    /// `None` after the year 9999, where the text no longer has 24 bytes.
+    pub fn rfc3339_millis(self) -> Option<[u8; 24]> {
+        let total_ms = self.0 / 1000;
+        let secs = total_ms / 1000;
+        let sod = secs % 86_400;
+        let (y, m, d) = civil_from_days(secs / 86_400);
+        if y > 9999 {
+            return None;
+        }
+        let mut out = *b"0000-00-00T00:00:00.000Z";
+        let mut put = |at: usize, width: usize, mut v: u64| {
+            for i in (at..at + width).rev() {
+                if let Some(c) = out.get_mut(i) {
+                    *c = b'0' + (v % 10) as u8;
+                }
+                v /= 10;
+            }
+        };
+        put(0, 4, y);
+        put(5, 2, m);
+        put(8, 2, d);
+        put(11, 2, sod / 3600);
+        put(14, 2, (sod / 60) % 60);
+        put(17, 2, sod % 60);
+        put(20, 3, total_ms % 1000);
+        Some(out)
+    }
+}
+
 /// Days since 1970-01-01 to (year, month, day) in the proleptic Gregorian
 /// calendar (Howard Hinnant's `civil_from_days`, for non-negative days).
 fn civil_from_days(days: u64) -> (u64, u64, u64) {

@@ -10,5 +10,6 @@ pub mod output;
 pub mod read;
 pub mod report;
 pub mod thrift_idl;
+pub mod workers;
 
 pub use config::Settings;

@@ -3,30 +3,21 @@
 //! The capture thread reads packets and hashes each flow symmetrically
 //! (both directions of a connection give the same hash) to one of N worker
 //! threads, each with its own engine and fixed tables, so the documents of
-//! one flow keep their order. Capture never waits: when a worker's queue is
-//! full the packet is dropped and counted. When no packet arrives the
+//! one flow keep their order (see [`crate::workers`]). Capture never waits:
+//! when a worker's queue is full the batch of frames is dropped and counted. When no packet arrives the
 //! workers still advance their clocks, so timeouts fire on an idle link.
 //! SIGINT/SIGTERM stop the capture; every worker then reports what is
 //! pending and the outputs drain within `shutdown_timeout`.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, Result};
-use tapbeat_core::flow::FlowKey;
-use tapbeat_core::wire::ip::{decode_transport, Transport as L4};
-use tapbeat_core::wire::{decode_ip, decode_link};
-use tapbeat_core::{Engine, LinkType, Protocol, Stats, Timestamp};
+use tapbeat_core::{LinkType, Protocol, Stats, Timestamp};
 
 use crate::config::Settings;
-use crate::output::{DocWriter, FanoutHandle};
-use crate::read::{EngineMemory, NdjsonSink};
 use crate::report::OutputStats;
-
-/// Packets queued per worker before capture drops.
-pub const WORKER_QUEUE: usize = 8192;
 
 /// The BPF filter for the configured analyzers: every configured port (TCP
 /// and UDP), and ICMP when enabled; with VLAN-tagged copies when asked.
@@ -58,28 +49,7 @@ pub fn bpf_for(settings: &Settings) -> String {
     }
 }
 
-/// The worker a frame goes to: a symmetric hash of its 5-tuple (of the
-/// address pair for fragments and non-TCP/UDP packets, which carry no
-/// ports in every fragment).
-pub fn worker_for(link: LinkType, frame: &[u8], workers: usize) -> usize {
-    if workers <= 1 {
-        return 0;
-    }
-    let Ok(l2) = decode_link(link, frame) else { return 0 };
-    let Ok(ip) = decode_ip(l2.ethertype, l2.payload) else { return 0 };
-    let key = match (ip.frag, decode_transport(ip.proto, ip.payload)) {
-        (None, Ok(L4::Tcp { src_port, dst_port, .. })) | (None, Ok(L4::Udp { src_port, dst_port, .. })) => {
-            FlowKey::new((ip.src, src_port), (ip.dst, dst_port), ip.proto)
-        }
-        _ => FlowKey::new((ip.src, 0), (ip.dst, 0), ip.proto),
-    };
-    key.hash32() as usize % workers
-}
-
-enum Work {
-    Packet(Timestamp, Vec<u8>),
-    Tick(Timestamp),
-}
+pub use crate::workers::worker_for;
 
 fn wall_clock() -> Timestamp {
     let d = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
@@ -132,18 +102,15 @@ pub fn run_live(
     let mut cap = cap.setnonblock().context("cannot make the capture non-blocking")?;
     let link = LinkType(cap.get_datalink().0 as u32);
     let workers = settings.workers.max(1);
-    let worker_dropped = Arc::new(AtomicU64::new(0));
-    let mut txs: Vec<SyncSender<Work>> = Vec::new();
+    let (mut dispatch, queues) = crate::workers::channels(workers, false);
     let mut handles = Vec::new();
-    for i in 0..workers {
-        let (tx, rx) = sync_channel::<Work>(WORKER_QUEUE);
-        txs.push(tx);
+    for (i, queue) in queues.into_iter().enumerate() {
         let st = settings.clone();
-        let h = out.handle();
+        let mut h = out.handle();
         handles.push(
             std::thread::Builder::new()
                 .name(format!("worker-{i}"))
-                .spawn(move || worker(st, link, rx, h))
+                .spawn(move || crate::workers::run_worker(&st, queue, &mut h))
                 .context("cannot start a worker thread")?,
         );
     }
@@ -156,23 +123,20 @@ pub fn run_live(
                 captured += 1;
                 let ts =
                     Timestamp::from_secs_micros(p.header.ts.tv_sec.max(0) as u64, p.header.ts.tv_usec.max(0) as u32);
-                let w = worker_for(link, p.data, workers);
-                if let Some(tx) = txs.get(w) {
-                    if let Err(TrySendError::Full(_)) = tx.try_send(Work::Packet(ts, p.data.to_vec())) {
-                        worker_dropped.fetch_add(1, Ordering::Relaxed);
-                    }
-                }
+                dispatch.frame(ts, link, p.data);
             }
-            Err(pcap::Error::TimeoutExpired) => std::thread::sleep(Duration::from_millis(2)),
+            Err(pcap::Error::TimeoutExpired) => {
+                // Nothing waiting: hand over what is batched so far.
+                dispatch.flush();
+                std::thread::sleep(Duration::from_millis(2));
+            }
             Err(e) => return Err(anyhow::anyhow!("capture on '{device}' failed: {e}")),
         }
-        // Time passes for the engines even when nothing arrives.
+        // Time passes for the engines even when nothing arrives; queued
+        // frames reach the workers at least this often.
         if last_tick.elapsed() >= Duration::from_millis(100) {
             last_tick = Instant::now();
-            let now = wall_clock();
-            for tx in &txs {
-                let _ = tx.try_send(Work::Tick(now));
-            }
+            dispatch.tick(wall_clock());
         }
         if let Some(every) = stats_every {
             if last_stats.elapsed() >= every {
@@ -182,41 +146,28 @@ pub fn run_live(
                     "tapbeat: captured {captured}, pcap_dropped {}, if_dropped {}, worker_dropped {}",
                     s.map_or(0, |s| s.dropped),
                     s.map_or(0, |s| s.if_dropped),
-                    worker_dropped.load(Ordering::Relaxed)
+                    dispatch.dropped()
                 );
             }
         }
     }
     let ps = cap.stats().ok();
-    drop(txs);
+    let worker_dropped = dispatch.dropped();
+    dispatch.close();
     let mut sum = LiveSummary {
         captured,
         pcap_dropped: ps.map_or(0, |s| s.dropped as u64),
         if_dropped: ps.map_or(0, |s| s.if_dropped as u64),
-        worker_dropped: worker_dropped.load(Ordering::Relaxed),
+        worker_dropped,
         ..Default::default()
     };
     for h in handles {
-        if let Ok((stats, out)) = h.join() {
-            sum.engine.add(&stats);
-            sum.output.documents += out.documents;
-            sum.output.oversize += out.oversize;
-            sum.output.write_errors += out.write_errors;
+        if let Ok(r) = h.join() {
+            sum.engine.add(&r.engine);
+            sum.output.documents += r.output.documents;
+            sum.output.oversize += r.output.oversize;
+            sum.output.write_errors += r.output.write_errors;
         }
     }
     Ok(sum)
-}
-
-fn worker(settings: Settings, link: LinkType, rx: Receiver<Work>, mut out: FanoutHandle) -> (Stats, OutputStats) {
-    let mut mem = EngineMemory::new(&settings);
-    let mut engine = Engine::new(settings.core.clone(), mem.storage());
-    let mut sink = NdjsonSink::new(&mut out as &mut dyn DocWriter, &settings);
-    while let Ok(w) = rx.recv() {
-        match w {
-            Work::Packet(ts, data) => engine.process(ts, link, &data, &mut sink),
-            Work::Tick(now) => engine.advance(now, &mut sink),
-        }
-    }
-    engine.finish(&mut sink);
-    (*engine.stats(), sink.stats)
 }

@@ -1,15 +1,17 @@
 //! `tapbeat read`: capture files in, NDJSON out.
 
 use std::path::Path;
+use std::sync::Mutex;
 
 use anyhow::{bail, Context, Result};
 use tapbeat_core::engine::Storage;
 use tapbeat_core::json::{write_json, JsonOptions};
-use tapbeat_core::{Engine, LinkType, Stats, Timestamp, Transaction};
+use tapbeat_core::{LinkType, Stats, Timestamp, Transaction};
 
 use crate::config::{OutputSpec, Settings};
 use crate::output::{DocWriter, Fanout, Pipeline, PipelineSettings};
 use crate::report::OutputStats;
+use crate::workers::{Dispatcher, WorkerResult};
 
 /// Largest document written; larger ones are counted and skipped (cannot
 /// happen with the kernel's field capacities, but the bound is explicit).
@@ -25,16 +27,21 @@ pub struct EngineMemory {
 }
 
 impl EngineMemory {
-    /// Allocates the tables once, at start-up.
+    /// Allocates the tables once, at start-up. Writing tens of megabytes
+    /// of empty slots is most of tapbeat's start-up time, so the flow table
+    /// is filled on a second thread while this one fills the others.
     pub fn new(s: &Settings) -> Self {
         let z = s.sizes;
-        EngineMemory {
-            flows: vec![tapbeat_core::flow::FlowSlot::EMPTY; z.flows],
-            queues: vec![tapbeat_core::pending::FlowQueue::EMPTY; z.flows],
-            blocks: vec![tapbeat_core::pool::Block::EMPTY; z.blocks],
-            pending: (0..z.pending).map(|_| Default::default()).collect(),
-            frags: vec![tapbeat_core::defrag::FragSlot::EMPTY; z.frags],
-        }
+        std::thread::scope(|scope| {
+            let flows = scope.spawn(|| vec![tapbeat_core::flow::FlowSlot::EMPTY; z.flows]);
+            let queues = vec![tapbeat_core::pending::FlowQueue::EMPTY; z.flows];
+            let blocks = vec![tapbeat_core::pool::Block::EMPTY; z.blocks];
+            let pending = (0..z.pending).map(|_| Default::default()).collect();
+            let frags = vec![tapbeat_core::defrag::FragSlot::EMPTY; z.frags];
+            // The thread only fills a vector: if it cannot run, fill it here.
+            let flows = flows.join().unwrap_or_else(|_| vec![tapbeat_core::flow::FlowSlot::EMPTY; z.flows]);
+            EngineMemory { flows, queues, blocks, pending, frags }
+        })
     }
 
     /// Borrows the tables as engine storage.
@@ -76,6 +83,13 @@ impl<'w> NdjsonSink<'w> {
     }
 }
 
+impl NdjsonSink<'_> {
+    /// Flushes the writer.
+    pub fn flush(&mut self) -> std::io::Result<()> {
+        self.out.flush_docs()
+    }
+}
+
 impl tapbeat_core::Sink for NdjsonSink<'_> {
     fn on_transaction(&mut self, txn: &Transaction) {
         let opts = JsonOptions { schema: self.settings.schema, shipper: &self.settings.shipper, tags: &self.tags };
@@ -110,30 +124,125 @@ pub struct Summary {
     pub failures: Vec<String>,
 }
 
-/// Reads every file in turn through one engine and writes NDJSON to `out`.
-/// A file that cannot be opened or is cut short is recorded in
-/// `failures` after everything it contained was analysed; the other files
-/// are still read.
-pub fn read_files(files: &[impl AsRef<Path>], settings: &Settings, out: &mut dyn DocWriter) -> Result<Summary> {
-    let mut mem = EngineMemory::new(settings);
-    let mut engine = Engine::new(settings.core.clone(), mem.storage());
-    let mut sink = NdjsonSink::new(out, settings);
-    let mut failures = Vec::new();
-    for f in files {
-        let path = f.as_ref();
-        if let Err(e) = read_one(path, &mut engine, &mut sink) {
-            failures.push(format!("{}: {e:#}", path.display()));
-        }
-        engine.finish(&mut sink);
-    }
-    sink.out.flush_docs().ok();
-    if let Some(e) = sink.error.take() {
-        bail!("writing output failed: {e}");
-    }
-    Ok(Summary { engine: *engine.stats(), output: sink.stats, failures })
+/// Reads every file in turn and writes NDJSON to `out`.
+///
+/// This thread reads the frames; one analysis thread runs the engine (see
+/// [`read_files_with_workers`] for more). With one worker the documents come out in exactly
+/// the order of a single-threaded read; with more, the same documents come
+/// out with the flows interleaved differently. Flows do not carry over
+/// from one file to the next. A file that cannot be opened or is cut short
+/// is recorded in `failures` after everything it contained was analysed;
+/// the other files are still read.
+pub fn read_files(
+    files: &[impl AsRef<Path>],
+    settings: &Settings,
+    out: &mut (dyn DocWriter + Send),
+) -> Result<Summary> {
+    read_files_with_workers(files, settings, 1, out)
 }
 
-fn read_one(path: &Path, engine: &mut Engine<'_>, sink: &mut NdjsonSink<'_>) -> Result<()> {
+/// [`read_files`] with `workers` analysis threads, each running an engine
+/// (with tables of `settings.sizes`) over its share of the flows (see
+/// [`crate::workers`]).
+pub fn read_files_with_workers(
+    files: &[impl AsRef<Path>],
+    settings: &Settings,
+    workers: usize,
+    out: &mut (dyn DocWriter + Send),
+) -> Result<Summary> {
+    let (mut dispatch, queues) = crate::workers::channels(workers, true);
+    let shared = Mutex::new(out);
+    let mut failures = Vec::new();
+    let results = std::thread::scope(|scope| -> Result<Vec<WorkerResult>> {
+        let mut handles = Vec::new();
+        for (i, queue) in queues.into_iter().enumerate() {
+            let shared = &shared;
+            let h = std::thread::Builder::new()
+                .name(format!("worker-{i}"))
+                .spawn_scoped(scope, move || {
+                    let mut docs = SharedDocs { local: Vec::new(), ends: Vec::new(), shared };
+                    crate::workers::run_worker(settings, queue, &mut docs)
+                })
+                .context("cannot start a worker thread")?;
+            handles.push(h);
+        }
+        for f in files {
+            let path = f.as_ref();
+            if let Err(e) = read_one(path, &mut dispatch) {
+                failures.push(format!("{}: {e:#}", path.display()));
+            }
+            dispatch.finish_flows();
+        }
+        dispatch.close();
+        handles.into_iter().map(|h| h.join().map_err(|_| anyhow::anyhow!("a worker thread panicked"))).collect()
+    })?;
+    let mut sum = Summary { failures, ..Default::default() };
+    let mut error = None;
+    for r in results {
+        sum.engine.add(&r.engine);
+        sum.output.documents += r.output.documents;
+        sum.output.oversize += r.output.oversize;
+        sum.output.write_errors += r.output.write_errors;
+        error = error.or(r.error);
+    }
+    if let Ok(w) = shared.into_inner() {
+        w.flush_docs().ok();
+    }
+    if let Some(e) = error {
+        bail!("writing output failed: {e}");
+    }
+    Ok(sum)
+}
+
+/// A worker's way into the shared output: documents are collected here and
+/// handed over a chunk at a time, so workers rarely wait for each other's
+/// lock, and whole documents never interleave.
+struct SharedDocs<'a, 'o> {
+    local: Vec<u8>,
+    ends: Vec<usize>,
+    shared: &'a Mutex<&'o mut (dyn DocWriter + Send)>,
+}
+
+/// Bytes of documents a worker collects before taking the output lock.
+const SHARED_CHUNK: usize = 256 << 10;
+
+impl SharedDocs<'_, '_> {
+    fn hand_over(&mut self) -> std::io::Result<()> {
+        if self.ends.is_empty() {
+            return Ok(());
+        }
+        let mut w = self.shared.lock().map_err(|_| std::io::Error::other("output lock poisoned"))?;
+        let mut start = 0;
+        let mut r = Ok(());
+        for &end in &self.ends {
+            if let Err(e) = w.write_doc(self.local.get(start..end).unwrap_or(&[])) {
+                r = Err(e);
+                break;
+            }
+            start = end;
+        }
+        self.local.clear();
+        self.ends.clear();
+        r
+    }
+}
+
+impl DocWriter for SharedDocs<'_, '_> {
+    fn write_doc(&mut self, line: &[u8]) -> std::io::Result<()> {
+        self.local.extend_from_slice(line);
+        self.ends.push(self.local.len());
+        if self.local.len() >= SHARED_CHUNK {
+            self.hand_over()?;
+        }
+        Ok(())
+    }
+
+    fn flush_docs(&mut self) -> std::io::Result<()> {
+        self.hand_over()
+    }
+}
+
+fn read_one(path: &Path, dispatch: &mut Dispatcher) -> Result<()> {
     if !path.exists() {
         bail!("no such file");
     }
@@ -149,7 +258,7 @@ fn read_one(path: &Path, engine: &mut Engine<'_>, sink: &mut NdjsonSink<'_>) -> 
                 let ts =
                     Timestamp::from_secs_micros(p.header.ts.tv_sec.max(0) as u64, p.header.ts.tv_usec.max(0) as u32);
                 progress.packet(p.header.caplen as u64);
-                engine.process(ts, link, p.data, sink);
+                dispatch.frame(ts, link, p.data);
             }
             Err(pcap::Error::NoMorePackets) => {
                 progress.done();

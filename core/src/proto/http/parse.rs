@@ -36,8 +36,14 @@ fn parse_version(v: &[u8]) -> Option<u8> {
     }
 }
 
+/// RFC 9110 `tchar`.
+#[inline]
 fn is_token(c: u8) -> bool {
-    c.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&c)
+    c.is_ascii_alphanumeric()
+        || matches!(
+            c,
+            b'!' | b'#' | b'$' | b'%' | b'&' | b'\'' | b'*' | b'+' | b'-' | b'.' | b'^' | b'_' | b'`' | b'|' | b'~'
+        )
 }
 
 /// Parses a request line; `None` when it is not one.

@@ -1,0 +1,591 @@
+//! A compact JSON `serde::Serializer` into a caller's byte buffer.
+//!
+//! Written for the document hot path: strings are escaped by copying whole
+//! runs of bytes that need no escape, and integers are formatted without
+//! `core::fmt`. The output is compact JSON (no spaces); strings escape `"`,
+//! `\`, and control characters below U+0020 (`\b \t \n \f \r` by name, the
+//! rest as `\u00XX` with upper-case hex); everything else, including
+//! non-ASCII UTF-8, is copied as is.
+//!
+//! Limits: the buffer never grows — a document that does not fit gives
+//! [`Error::Full`]. Byte arrays, enum variants with data and `char` keys are
+//! not used by tapbeat's documents and give [`Error::Unsupported`].
+
+use core::fmt;
+
+use serde::ser::{self, Serialize};
+
+/// Why serialisation stopped.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Error {
+    /// The buffer is too small for the document.
+    Full,
+    /// A value of a kind this writer does not produce (see the module docs).
+    Unsupported,
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Error::Full => "JSON buffer full",
+            Error::Unsupported => "value not representable by the JSON writer",
+        })
+    }
+}
+
+// serde's error bound is `std::error::Error` when another crate in the build
+// enables serde's `std` feature and its own trait otherwise; `ser::StdError`
+// names whichever applies.
+impl ser::StdError for Error {}
+
+impl ser::Error for Error {
+    fn custom<T: fmt::Display>(_msg: T) -> Self {
+        Error::Unsupported
+    }
+}
+
+/// Serialises `value` into `buf` and returns the length written.
+pub fn to_slice<T: Serialize + ?Sized>(value: &T, buf: &mut [u8]) -> Result<usize, Error> {
+    let mut w = Writer { buf, len: 0 };
+    value.serialize(&mut w)?;
+    Ok(w.len)
+}
+
+/// Bytes that must be escaped inside a JSON string: control characters,
+/// `"` and `\`.
+#[inline]
+fn needs_escape(b: u8) -> bool {
+    b < 0x20 || b == b'"' || b == b'\\'
+}
+
+/// True when any of the eight bytes of `w` is below 0x20, `"` or `\`
+/// (the classic "has zero byte" bit trick applied three times). Bytes of
+/// 0x80 and above never match, so UTF-8 sequences pass through.
+#[inline]
+fn word_needs_escape(w: u64) -> bool {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let zero_byte = |v: u64| v.wrapping_sub(ONES) & !v & HIGH;
+    let below_space = w.wrapping_sub(ONES * 0x20) & !w & HIGH;
+    (below_space | zero_byte(w ^ (ONES * u64::from(b'"'))) | zero_byte(w ^ (ONES * u64::from(b'\\')))) != 0
+}
+
+const HEX: &[u8; 16] = b"0123456789ABCDEF";
+
+/// Two-digit decimal pairs "00".."99", for formatting integers two digits
+/// at a time.
+const DIGIT_PAIRS: &[u8; 200] = b"0001020304050607080910111213141516171819\
+2021222324252627282930313233343536373839\
+4041424344454647484950515253545556575859\
+6061626364656667686970717273747576777879\
+8081828384858687888990919293949596979899";
+
+struct Writer<'b> {
+    buf: &'b mut [u8],
+    len: usize,
+}
+
+impl Writer<'_> {
+    #[inline]
+    fn push(&mut self, b: u8) -> Result<(), Error> {
+        let slot = self.buf.get_mut(self.len).ok_or(Error::Full)?;
+        *slot = b;
+        self.len += 1;
+        Ok(())
+    }
+
+    #[inline]
+    fn extend(&mut self, s: &[u8]) -> Result<(), Error> {
+        let end = self.len.checked_add(s.len()).ok_or(Error::Full)?;
+        self.buf.get_mut(self.len..end).ok_or(Error::Full)?.copy_from_slice(s);
+        self.len = end;
+        Ok(())
+    }
+
+    /// String contents (no quotes), escaped. `s` is UTF-8 or a piece of it
+    /// cut at a character boundary; every byte that needs escaping is ASCII,
+    /// so a byte scan is exact. Clean stretches are skipped eight bytes at a
+    /// time and copied in one piece.
+    fn escaped(&mut self, s: &[u8]) -> Result<(), Error> {
+        let mut start = 0;
+        let mut i = 0;
+        while i < s.len() {
+            if let Some(word) = s.get(i..i + 8).and_then(|c| <[u8; 8]>::try_from(c).ok()) {
+                if !word_needs_escape(u64::from_le_bytes(word)) {
+                    i += 8;
+                    continue;
+                }
+            }
+            let b = s.get(i).copied().unwrap_or(0);
+            i += 1;
+            if !needs_escape(b) {
+                continue;
+            }
+            self.extend(s.get(start..i - 1).unwrap_or(&[]))?;
+            start = i;
+            match b {
+                b'"' => self.extend(b"\\\"")?,
+                b'\\' => self.extend(b"\\\\")?,
+                0x08 => self.extend(b"\\b")?,
+                b'\t' => self.extend(b"\\t")?,
+                b'\n' => self.extend(b"\\n")?,
+                0x0c => self.extend(b"\\f")?,
+                b'\r' => self.extend(b"\\r")?,
+                _ => {
+                    let hex = |n: u8| HEX.get(usize::from(n & 0xf)).copied().unwrap_or(b'0');
+                    self.extend(&[b'\\', b'u', b'0', b'0', hex(b >> 4), hex(b)])?
+                }
+            }
+        }
+        self.extend(s.get(start..).unwrap_or(&[]))
+    }
+
+    fn string(&mut self, s: &str) -> Result<(), Error> {
+        self.push(b'"')?;
+        self.escaped(s.as_bytes())?;
+        self.push(b'"')
+    }
+
+    fn unsigned(&mut self, mut v: u64) -> Result<(), Error> {
+        // Digits are produced from the right, two at a time; u64::MAX has 20.
+        let mut tmp = [0u8; 20];
+        let mut i = tmp.len();
+        let mut put_pair = |i: usize, n: u64| {
+            let p = n as usize * 2;
+            if let (Some(dst), Some(src)) = (tmp.get_mut(i..i + 2), DIGIT_PAIRS.get(p..p + 2)) {
+                dst.copy_from_slice(src);
+            }
+        };
+        while v >= 100 {
+            i -= 2;
+            put_pair(i, v % 100);
+            v /= 100;
+        }
+        if v >= 10 {
+            i -= 2;
+            put_pair(i, v);
+        } else {
+            i -= 1;
+            if let Some(d) = tmp.get_mut(i) {
+                *d = b'0' + v as u8;
+            }
+        }
+        self.extend(tmp.get(i..).unwrap_or(&[]))
+    }
+
+    fn signed(&mut self, v: i64) -> Result<(), Error> {
+        if v < 0 {
+            self.push(b'-')?;
+        }
+        self.unsigned(v.unsigned_abs())
+    }
+}
+
+/// `core::fmt` output into a JSON string, escaped as it arrives.
+struct Escaping<'a, 'b>(&'a mut Writer<'b>);
+
+impl fmt::Write for Escaping<'_, '_> {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        self.0.escaped(s.as_bytes()).map_err(|_| fmt::Error)
+    }
+}
+
+/// `core::fmt` output copied verbatim (floats: digits, sign, point).
+struct Verbatim<'a, 'b>(&'a mut Writer<'b>);
+
+impl fmt::Write for Verbatim<'_, '_> {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        self.0.extend(s.as_bytes()).map_err(|_| fmt::Error)
+    }
+}
+
+/// An array or object being written: whether a separator is due.
+#[doc(hidden)]
+pub struct Compound<'a, 'b> {
+    w: &'a mut Writer<'b>,
+    first: bool,
+}
+
+impl Compound<'_, '_> {
+    fn separator(&mut self) -> Result<(), Error> {
+        if self.first {
+            self.first = false;
+            Ok(())
+        } else {
+            self.w.push(b',')
+        }
+    }
+}
+
+impl<'a, 'b> ser::Serializer for &'a mut Writer<'b> {
+    type Ok = ();
+    type Error = Error;
+    type SerializeSeq = Compound<'a, 'b>;
+    type SerializeTuple = Compound<'a, 'b>;
+    type SerializeTupleStruct = Compound<'a, 'b>;
+    type SerializeTupleVariant = ser::Impossible<(), Error>;
+    type SerializeMap = Compound<'a, 'b>;
+    type SerializeStruct = Compound<'a, 'b>;
+    type SerializeStructVariant = ser::Impossible<(), Error>;
+
+    fn serialize_bool(self, v: bool) -> Result<(), Error> {
+        self.extend(if v { b"true" } else { b"false" })
+    }
+    fn serialize_i8(self, v: i8) -> Result<(), Error> {
+        self.signed(v.into())
+    }
+    fn serialize_i16(self, v: i16) -> Result<(), Error> {
+        self.signed(v.into())
+    }
+    fn serialize_i32(self, v: i32) -> Result<(), Error> {
+        self.signed(v.into())
+    }
+    fn serialize_i64(self, v: i64) -> Result<(), Error> {
+        self.signed(v)
+    }
+    fn serialize_u8(self, v: u8) -> Result<(), Error> {
+        self.unsigned(v.into())
+    }
+    fn serialize_u16(self, v: u16) -> Result<(), Error> {
+        self.unsigned(v.into())
+    }
+    fn serialize_u32(self, v: u32) -> Result<(), Error> {
+        self.unsigned(v.into())
+    }
+    fn serialize_u64(self, v: u64) -> Result<(), Error> {
+        self.unsigned(v)
+    }
+    fn serialize_f32(self, v: f32) -> Result<(), Error> {
+        self.serialize_f64(v.into())
+    }
+    fn serialize_f64(self, v: f64) -> Result<(), Error> {
+        if !v.is_finite() {
+            // JSON has no NaN or infinity.
+            return self.extend(b"null");
+        }
+        fmt::write(&mut Verbatim(self), format_args!("{v}")).map_err(|_| Error::Full)
+    }
+    fn serialize_char(self, v: char) -> Result<(), Error> {
+        self.string(v.encode_utf8(&mut [0u8; 4]))
+    }
+    fn serialize_str(self, v: &str) -> Result<(), Error> {
+        self.string(v)
+    }
+    fn serialize_bytes(self, _v: &[u8]) -> Result<(), Error> {
+        Err(Error::Unsupported)
+    }
+    fn serialize_none(self) -> Result<(), Error> {
+        self.extend(b"null")
+    }
+    fn serialize_some<T: Serialize + ?Sized>(self, value: &T) -> Result<(), Error> {
+        value.serialize(self)
+    }
+    fn serialize_unit(self) -> Result<(), Error> {
+        self.extend(b"null")
+    }
+    fn serialize_unit_struct(self, _name: &'static str) -> Result<(), Error> {
+        self.extend(b"null")
+    }
+    fn serialize_unit_variant(self, _name: &'static str, _index: u32, variant: &'static str) -> Result<(), Error> {
+        self.string(variant)
+    }
+    fn serialize_newtype_struct<T: Serialize + ?Sized>(self, _name: &'static str, value: &T) -> Result<(), Error> {
+        value.serialize(self)
+    }
+    fn serialize_newtype_variant<T: Serialize + ?Sized>(
+        self,
+        _name: &'static str,
+        _index: u32,
+        _variant: &'static str,
+        _value: &T,
+    ) -> Result<(), Error> {
+        Err(Error::Unsupported)
+    }
+    fn serialize_seq(self, _len: Option<usize>) -> Result<Compound<'a, 'b>, Error> {
+        self.push(b'[')?;
+        Ok(Compound { w: self, first: true })
+    }
+    fn serialize_tuple(self, len: usize) -> Result<Compound<'a, 'b>, Error> {
+        self.serialize_seq(Some(len))
+    }
+    fn serialize_tuple_struct(self, _name: &'static str, len: usize) -> Result<Compound<'a, 'b>, Error> {
+        self.serialize_seq(Some(len))
+    }
+    fn serialize_tuple_variant(
+        self,
+        _name: &'static str,
+        _index: u32,
+        _variant: &'static str,
+        _len: usize,
+    ) -> Result<Self::SerializeTupleVariant, Error> {
+        Err(Error::Unsupported)
+    }
+    fn serialize_map(self, _len: Option<usize>) -> Result<Compound<'a, 'b>, Error> {
+        self.push(b'{')?;
+        Ok(Compound { w: self, first: true })
+    }
+    fn serialize_struct(self, _name: &'static str, len: usize) -> Result<Compound<'a, 'b>, Error> {
+        self.serialize_map(Some(len))
+    }
+    fn serialize_struct_variant(
+        self,
+        _name: &'static str,
+        _index: u32,
+        _variant: &'static str,
+        _len: usize,
+    ) -> Result<Self::SerializeStructVariant, Error> {
+        Err(Error::Unsupported)
+    }
+    fn collect_str<T: fmt::Display + ?Sized>(self, value: &T) -> Result<(), Error> {
+        self.push(b'"')?;
+        fmt::write(&mut Escaping(self), format_args!("{value}")).map_err(|_| Error::Full)?;
+        self.push(b'"')
+    }
+}
+
+impl ser::SerializeSeq for Compound<'_, '_> {
+    type Ok = ();
+    type Error = Error;
+    fn serialize_element<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Error> {
+        self.separator()?;
+        value.serialize(&mut *self.w)
+    }
+    fn end(self) -> Result<(), Error> {
+        self.w.push(b']')
+    }
+}
+
+impl ser::SerializeTuple for Compound<'_, '_> {
+    type Ok = ();
+    type Error = Error;
+    fn serialize_element<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Error> {
+        ser::SerializeSeq::serialize_element(self, value)
+    }
+    fn end(self) -> Result<(), Error> {
+        ser::SerializeSeq::end(self)
+    }
+}
+
+impl ser::SerializeTupleStruct for Compound<'_, '_> {
+    type Ok = ();
+    type Error = Error;
+    fn serialize_field<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Error> {
+        ser::SerializeSeq::serialize_element(self, value)
+    }
+    fn end(self) -> Result<(), Error> {
+        ser::SerializeSeq::end(self)
+    }
+}
+
+impl ser::SerializeMap for Compound<'_, '_> {
+    type Ok = ();
+    type Error = Error;
+    fn serialize_key<T: Serialize + ?Sized>(&mut self, key: &T) -> Result<(), Error> {
+        self.separator()?;
+        key.serialize(KeySerializer(&mut *self.w))?;
+        self.w.push(b':')
+    }
+    fn serialize_value<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Error> {
+        value.serialize(&mut *self.w)
+    }
+    fn end(self) -> Result<(), Error> {
+        self.w.push(b'}')
+    }
+}
+
+impl ser::SerializeStruct for Compound<'_, '_> {
+    type Ok = ();
+    type Error = Error;
+    fn serialize_field<T: Serialize + ?Sized>(&mut self, key: &'static str, value: &T) -> Result<(), Error> {
+        self.separator()?;
+        self.w.string(key)?;
+        self.w.push(b':')?;
+        value.serialize(&mut *self.w)
+    }
+    fn end(self) -> Result<(), Error> {
+        self.w.push(b'}')
+    }
+}
+
+/// Object keys: strings only (what JSON allows).
+struct KeySerializer<'a, 'b>(&'a mut Writer<'b>);
+
+impl ser::Serializer for KeySerializer<'_, '_> {
+    type Ok = ();
+    type Error = Error;
+    type SerializeSeq = ser::Impossible<(), Error>;
+    type SerializeTuple = ser::Impossible<(), Error>;
+    type SerializeTupleStruct = ser::Impossible<(), Error>;
+    type SerializeTupleVariant = ser::Impossible<(), Error>;
+    type SerializeMap = ser::Impossible<(), Error>;
+    type SerializeStruct = ser::Impossible<(), Error>;
+    type SerializeStructVariant = ser::Impossible<(), Error>;
+
+    fn serialize_str(self, v: &str) -> Result<(), Error> {
+        self.0.string(v)
+    }
+    fn collect_str<T: fmt::Display + ?Sized>(self, value: &T) -> Result<(), Error> {
+        self.0.collect_str(value)
+    }
+    fn serialize_unit_variant(self, _name: &'static str, _index: u32, variant: &'static str) -> Result<(), Error> {
+        self.0.string(variant)
+    }
+    fn serialize_newtype_struct<T: Serialize + ?Sized>(self, _name: &'static str, value: &T) -> Result<(), Error> {
+        value.serialize(self)
+    }
+    fn serialize_bool(self, _v: bool) -> Result<(), Error> {
+        Err(Error::Unsupported)
+    }
+    fn serialize_i8(self, _v: i8) -> Result<(), Error> {
+        Err(Error::Unsupported)
+    }
+    fn serialize_i16(self, _v: i16) -> Result<(), Error> {
+        Err(Error::Unsupported)
+    }
+    fn serialize_i32(self, _v: i32) -> Result<(), Error> {
+        Err(Error::Unsupported)
+    }
+    fn serialize_i64(self, _v: i64) -> Result<(), Error> {
+        Err(Error::Unsupported)
+    }
+    fn serialize_u8(self, _v: u8) -> Result<(), Error> {
+        Err(Error::Unsupported)
+    }
+    fn serialize_u16(self, _v: u16) -> Result<(), Error> {
+        Err(Error::Unsupported)
+    }
+    fn serialize_u32(self, _v: u32) -> Result<(), Error> {
+        Err(Error::Unsupported)
+    }
+    fn serialize_u64(self, _v: u64) -> Result<(), Error> {
+        Err(Error::Unsupported)
+    }
+    fn serialize_f32(self, _v: f32) -> Result<(), Error> {
+        Err(Error::Unsupported)
+    }
+    fn serialize_f64(self, _v: f64) -> Result<(), Error> {
+        Err(Error::Unsupported)
+    }
+    fn serialize_char(self, _v: char) -> Result<(), Error> {
+        Err(Error::Unsupported)
+    }
+    fn serialize_bytes(self, _v: &[u8]) -> Result<(), Error> {
+        Err(Error::Unsupported)
+    }
+    fn serialize_none(self) -> Result<(), Error> {
+        Err(Error::Unsupported)
+    }
+    fn serialize_some<T: Serialize + ?Sized>(self, _value: &T) -> Result<(), Error> {
+        Err(Error::Unsupported)
+    }
+    fn serialize_unit(self) -> Result<(), Error> {
+        Err(Error::Unsupported)
+    }
+    fn serialize_unit_struct(self, _name: &'static str) -> Result<(), Error> {
+        Err(Error::Unsupported)
+    }
+    fn serialize_newtype_variant<T: Serialize + ?Sized>(
+        self,
+        _name: &'static str,
+        _index: u32,
+        _variant: &'static str,
+        _value: &T,
+    ) -> Result<(), Error> {
+        Err(Error::Unsupported)
+    }
+    fn serialize_seq(self, _len: Option<usize>) -> Result<Self::SerializeSeq, Error> {
+        Err(Error::Unsupported)
+    }
+    fn serialize_tuple(self, _len: usize) -> Result<Self::SerializeTuple, Error> {
+        Err(Error::Unsupported)
+    }
+    fn serialize_tuple_struct(self, _name: &'static str, _len: usize) -> Result<Self::SerializeTupleStruct, Error> {
+        Err(Error::Unsupported)
+    }
+    fn serialize_tuple_variant(
+        self,
+        _name: &'static str,
+        _index: u32,
+        _variant: &'static str,
+        _len: usize,
+    ) -> Result<Self::SerializeTupleVariant, Error> {
+        Err(Error::Unsupported)
+    }
+    fn serialize_map(self, _len: Option<usize>) -> Result<Self::SerializeMap, Error> {
+        Err(Error::Unsupported)
+    }
+    fn serialize_struct(self, _name: &'static str, _len: usize) -> Result<Self::SerializeStruct, Error> {
+        Err(Error::Unsupported)
+    }
+    fn serialize_struct_variant(
+        self,
+        _name: &'static str,
+        _index: u32,
+        _variant: &'static str,
+        _len: usize,
+    ) -> Result<Self::SerializeStructVariant, Error> {
+        Err(Error::Unsupported)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde::ser::{SerializeMap, Serializer};
+
+    /// Serialises into a fixed buffer and compares as text (core has no alloc).
+    fn check<T: Serialize + ?Sized>(v: &T, want: &str) {
+        let mut buf = [0u8; 256];
+        let n = to_slice(v, &mut buf).unwrap();
+        assert_eq!(core::str::from_utf8(&buf[..n]).unwrap(), want);
+    }
+
+    #[test]
+    fn strings_escape_quotes_backslashes_and_controls_only() {
+        check("a\"b\\c\u{8}\t\n\u{c}\r\u{1}\u{1f}\u{7f}é→", "\"a\\\"b\\\\c\\b\\t\\n\\f\\r\\u0001\\u001F\u{7f}é→\"");
+        check("", "\"\"");
+        check("plain", "\"plain\"");
+    }
+
+    #[test]
+    fn integers_at_their_limits() {
+        check(&0u8, "0");
+        check(&9u8, "9");
+        check(&10u16, "10");
+        check(&99u16, "99");
+        check(&100u32, "100");
+        check(&1_000_001u32, "1000001");
+        check(&u64::MAX, "18446744073709551615");
+        check(&i64::MIN, "-9223372036854775808");
+        check(&-7i32, "-7");
+    }
+
+    #[test]
+    fn maps_sequences_and_display_values() {
+        struct Doc;
+        impl Serialize for Doc {
+            fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                let mut m = s.serialize_map(None)?;
+                m.serialize_entry("a", &[1u8, 2])?;
+                m.serialize_entry("b", &None::<u8>)?;
+                m.serialize_entry("c", &true)?;
+                m.serialize_entry("ip", &crate::json::Ip(core::net::IpAddr::from([10, 0, 0, 1])))?;
+                m.serialize_entry("s", &crate::text::Lossy(b"x\"\xff"))?;
+                m.serialize_entry("f", &1.5f64)?;
+                m.serialize_entry("e", &[0u8; 0])?;
+                m.end()
+            }
+        }
+        check(&Doc, r#"{"a":[1,2],"b":null,"c":true,"ip":"10.0.0.1","s":"x\"�","f":1.5,"e":[]}"#);
+    }
+
+    #[test]
+    fn a_full_buffer_is_an_error_never_a_partial_success() {
+        let mut buf = [0u8; 8];
+        assert_eq!(to_slice("0123456789", &mut buf), Err(Error::Full));
+        assert_eq!(to_slice(&u64::MAX, &mut buf), Err(Error::Full));
+        let mut exact = [0u8; 4];
+        assert_eq!(to_slice("ab", &mut exact), Ok(4));
+        assert_eq!(&exact, b"\"ab\"");
+    }
+}

@@ -1,0 +1,258 @@
+//! Frames from one reading thread to analysis workers, in batches.
+//!
+//! Both `tapbeat read` and `tapbeat run` split the work the same way: one
+//! thread reads frames (libpcap, from a file or an interface) and hands
+//! them to `workers` analysis threads, each with its own [`Engine`] and
+//! fixed tables. A frame goes to the worker of its flow (a symmetric hash
+//! of the 5-tuple, see [`worker_for`]), so the documents of one flow keep
+//! their order; with one worker the output is exactly that of a
+//! single-threaded read.
+//!
+//! Frames travel in [`Batch`]es (up to [`BATCH_FRAMES`] frames or
+//! [`BATCH_BYTES`] bytes in one buffer), not one allocation per packet, and
+//! batches are recycled once a worker is done with them. Each worker has a
+//! bounded queue of [`QUEUE_BATCHES`] batches. Reading a file waits when a
+//! queue is full; live capture drops the batch instead and counts its
+//! frames ([`Dispatcher::dropped`]).
+
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
+
+use tapbeat_core::flow::FlowKey;
+use tapbeat_core::wire::ip::{decode_transport, Transport as L4};
+use tapbeat_core::wire::{decode_ip, decode_link};
+use tapbeat_core::{Engine, LinkType, Stats, Timestamp};
+
+use crate::config::Settings;
+use crate::output::DocWriter;
+use crate::read::{EngineMemory, NdjsonSink};
+use crate::report::OutputStats;
+
+/// Frames per batch at most.
+pub const BATCH_FRAMES: usize = 1024;
+/// Frame bytes per batch before it is sent (a batch always takes at least
+/// one frame, whatever its size).
+pub const BATCH_BYTES: usize = 1 << 20;
+/// Batches queued per worker.
+pub const QUEUE_BATCHES: usize = 8;
+
+#[derive(Clone, Copy)]
+struct FrameRef {
+    ts: Timestamp,
+    link: LinkType,
+    start: usize,
+    end: usize,
+}
+
+/// What a worker does after the frames of a batch.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum After {
+    Nothing,
+    /// Advance the engine's clock to this time (live capture on an idle link).
+    Tick(Timestamp),
+    /// Report every pending transaction and forget the flows (end of a file).
+    Finish,
+}
+
+/// Frames for one worker, copied into one buffer.
+pub struct Batch {
+    data: Vec<u8>,
+    frames: Vec<FrameRef>,
+    after: After,
+}
+
+impl Batch {
+    fn new() -> Batch {
+        Batch { data: Vec::with_capacity(BATCH_BYTES), frames: Vec::with_capacity(BATCH_FRAMES), after: After::Nothing }
+    }
+
+    fn clear(&mut self) {
+        self.data.clear();
+        self.frames.clear();
+        self.after = After::Nothing;
+    }
+
+    fn is_empty(&self) -> bool {
+        self.frames.is_empty() && self.after == After::Nothing
+    }
+
+    fn push(&mut self, ts: Timestamp, link: LinkType, frame: &[u8]) {
+        let start = self.data.len();
+        self.data.extend_from_slice(frame);
+        self.frames.push(FrameRef { ts, link, start, end: self.data.len() });
+    }
+
+    fn full(&self) -> bool {
+        self.frames.len() >= BATCH_FRAMES || self.data.len() >= BATCH_BYTES
+    }
+}
+
+/// The worker a frame goes to: a symmetric hash of its 5-tuple (of the
+/// address pair for fragments and non-TCP/UDP packets, which carry no
+/// ports in every fragment).
+pub fn worker_for(link: LinkType, frame: &[u8], workers: usize) -> usize {
+    if workers <= 1 {
+        return 0;
+    }
+    let Ok(l2) = decode_link(link, frame) else { return 0 };
+    let Ok(ip) = decode_ip(l2.ethertype, l2.payload) else { return 0 };
+    let key = match (ip.frag, decode_transport(ip.proto, ip.payload)) {
+        (None, Ok(L4::Tcp { src_port, dst_port, .. })) | (None, Ok(L4::Udp { src_port, dst_port, .. })) => {
+            FlowKey::new((ip.src, src_port), (ip.dst, dst_port), ip.proto)
+        }
+        _ => FlowKey::new((ip.src, 0), (ip.dst, 0), ip.proto),
+    };
+    key.hash32() as usize % workers
+}
+
+/// The reading side: sorts frames into per-worker batches and sends them.
+pub struct Dispatcher {
+    txs: Vec<SyncSender<Batch>>,
+    open: Vec<Batch>,
+    spare: Receiver<Batch>,
+    /// Waits for a full worker queue (files) instead of dropping (live).
+    block: bool,
+    dropped: u64,
+}
+
+/// The analysis side of one worker: its queue and where it returns batches.
+pub struct WorkerQueue {
+    rx: Receiver<Batch>,
+    spare: SyncSender<Batch>,
+}
+
+/// Channels for `workers` workers (at least one): the dispatcher and one
+/// queue per worker, to be run with [`run_worker`].
+pub fn channels(workers: usize, block: bool) -> (Dispatcher, Vec<WorkerQueue>) {
+    let workers = workers.max(1);
+    // Every batch in flight fits in the spare queue, so returning one never blocks.
+    let (spare_tx, spare_rx) = sync_channel(workers * (QUEUE_BATCHES + 2));
+    let mut txs = Vec::with_capacity(workers);
+    let mut queues = Vec::with_capacity(workers);
+    for _ in 0..workers {
+        let (tx, rx) = sync_channel(QUEUE_BATCHES);
+        txs.push(tx);
+        queues.push(WorkerQueue { rx, spare: spare_tx.clone() });
+    }
+    let open = (0..workers).map(|_| Batch::new()).collect();
+    (Dispatcher { txs, open, spare: spare_rx, block, dropped: 0 }, queues)
+}
+
+impl Dispatcher {
+    /// Queues one frame for its flow's worker.
+    pub fn frame(&mut self, ts: Timestamp, link: LinkType, frame: &[u8]) {
+        let w = worker_for(link, frame, self.txs.len());
+        let Some(batch) = self.open.get_mut(w) else { return };
+        batch.push(ts, link, frame);
+        if batch.full() {
+            self.send(w);
+        }
+    }
+
+    /// Advances every worker's clock to `now` (live capture, idle link)
+    /// and sends what is queued so far.
+    pub fn tick(&mut self, now: Timestamp) {
+        for w in 0..self.open.len() {
+            if let Some(b) = self.open.get_mut(w) {
+                b.after = After::Tick(now);
+            }
+            self.send(w);
+        }
+    }
+
+    /// Ends a file: every worker reports its pending transactions and
+    /// forgets its flows after the frames queued so far.
+    pub fn finish_flows(&mut self) {
+        for w in 0..self.open.len() {
+            if let Some(b) = self.open.get_mut(w) {
+                b.after = After::Finish;
+            }
+            self.send(w);
+        }
+    }
+
+    /// Sends every partly filled batch (bounds the latency of live capture).
+    pub fn flush(&mut self) {
+        for w in 0..self.open.len() {
+            self.send(w);
+        }
+    }
+
+    /// Frames dropped because a worker's queue was full (live capture only).
+    pub fn dropped(&self) -> u64 {
+        self.dropped
+    }
+
+    fn send(&mut self, w: usize) {
+        let Some(slot) = self.open.get_mut(w) else { return };
+        if slot.is_empty() {
+            return;
+        }
+        let fresh = self.spare.try_recv().unwrap_or_else(|_| Batch::new());
+        let batch = std::mem::replace(slot, fresh);
+        let Some(tx) = self.txs.get(w) else { return };
+        let unsent = if self.block {
+            tx.send(batch).err().map(|e| e.0)
+        } else {
+            match tx.try_send(batch) {
+                Ok(()) => None,
+                Err(TrySendError::Full(b)) | Err(TrySendError::Disconnected(b)) => Some(b),
+            }
+        };
+        if let Some(mut b) = unsent {
+            self.dropped += b.frames.len() as u64;
+            // A tick or end-of-file must still reach the worker.
+            let after = b.after;
+            b.clear();
+            b.after = match after {
+                After::Finish => After::Finish,
+                _ => After::Nothing,
+            };
+            if let Some(slot) = self.open.get_mut(w) {
+                *slot = b;
+            }
+        }
+    }
+
+    /// Sends what is left and closes the queues: the workers finish.
+    pub fn close(mut self) {
+        self.flush();
+        drop(self.txs);
+    }
+}
+
+/// What one worker produced.
+#[derive(Debug, Default)]
+pub struct WorkerResult {
+    /// Engine counters.
+    pub engine: Stats,
+    /// Documents written and failed.
+    pub output: OutputStats,
+    /// The first write error.
+    pub error: Option<std::io::Error>,
+}
+
+/// Runs one worker until its queue closes: allocates its tables, analyses
+/// every batch in order, writes documents to `out`, and reports what is
+/// still pending at the end.
+pub fn run_worker(settings: &Settings, queue: WorkerQueue, out: &mut dyn DocWriter) -> WorkerResult {
+    let mut mem = EngineMemory::new(settings);
+    let mut engine = Engine::new(settings.core.clone(), mem.storage());
+    let mut sink = NdjsonSink::new(out, settings);
+    while let Ok(mut batch) = queue.rx.recv() {
+        for f in &batch.frames {
+            engine.process(f.ts, f.link, batch.data.get(f.start..f.end).unwrap_or(&[]), &mut sink);
+        }
+        match batch.after {
+            After::Nothing => {}
+            After::Tick(now) => engine.advance(now, &mut sink),
+            After::Finish => engine.finish(&mut sink),
+        }
+        batch.clear();
+        let _ = queue.spare.try_send(batch);
+    }
+    engine.finish(&mut sink);
+    if let Err(e) = sink.flush() {
+        sink.error.get_or_insert(e);
+    }
+    WorkerResult { engine: *engine.stats(), output: sink.stats, error: sink.error.take() }
+}
