@@ -7,7 +7,10 @@
 //! full the packet is dropped and counted. When no packet arrives the
 //! workers still advance their clocks, so timeouts fire on an idle link.
 //! SIGINT/SIGTERM stop the capture; every worker then reports what is
-//! pending and the outputs drain within `shutdown_timeout`.
+//! pending and the outputs drain within `shutdown_timeout`. With
+//! `Settings::user` set, the process switches to that user right after the
+//! capture is open (see [`crate::privilege`]) and refuses to go on if it
+//! cannot.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
@@ -130,6 +133,12 @@ pub fn run_live(
     // idle Linux interface with TPACKET_V3, and the loop must notice a
     // stop request and advance time while nothing arrives.
     let mut cap = cap.setnonblock().context("cannot make the capture non-blocking")?;
+    // The capture and the outputs are open: nothing below needs root.
+    if let Some(name) = settings.user.as_deref() {
+        let id = crate::privilege::drop_to(name).context("refusing to run with the privileges it was started with")?;
+        eprintln!("tapbeat: running as user {name} (uid {}, gid {})", id.uid, id.gid);
+        tracing::info!(user = name, uid = id.uid, gid = id.gid, "privileges dropped");
+    }
     let link = LinkType(cap.get_datalink().0 as u32);
     let workers = settings.workers.max(1);
     let worker_dropped = Arc::new(AtomicU64::new(0));

@@ -81,6 +81,11 @@ enum Cmd {
         /// Seconds between stats lines on stderr (0: none).
         #[arg(long, value_name = "SECS", default_value_t = 30)]
         stats_interval: u64,
+        /// Switch to this user (and its group) once the capture and the
+        /// outputs are open; overrides `tapbeat.user`. Exits if the switch
+        /// fails.
+        #[arg(long, value_name = "NAME")]
+        user: Option<String>,
     },
     /// Validate a config file, print the effective settings, and check that
     /// every configured output can be reached. Exit status: 0 valid, 1
@@ -152,7 +157,7 @@ fn run() -> Result<ExitCode> {
             }
             Ok(if sum.failures.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(2) })
         }
-        Cmd::Run { config, interface, ports, bpf, workers, schema, output, stats_interval } => {
+        Cmd::Run { config, interface, ports, bpf, workers, schema, output, stats_interval, user } => {
             let mut settings = load(config.as_ref())?;
             for p in &ports {
                 settings.apply_ports_override(p)?;
@@ -163,6 +168,9 @@ fn run() -> Result<ExitCode> {
             if let Some(w) = workers {
                 anyhow::ensure!((1..=256).contains(&w), "--workers must be between 1 and 256");
                 settings.workers = w;
+            }
+            if user.is_some() {
+                settings.user = user;
             }
             if let Some(p) = output {
                 settings.outputs = vec![tapbeat::config::OutputSpec::File(tapbeat::output::file::FileSettings {

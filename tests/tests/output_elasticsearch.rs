@@ -29,7 +29,7 @@ fn es(url: &str, user: Option<&str>) -> EsSettings {
         hosts: vec![url.to_string()],
         index: "tbtest".into(),
         username: user.map(str::to_string),
-        password: user.map(|_| "s3cret".to_string()),
+        password: user.map(|_| tapbeat::output::secret::Secret::new("s3cret")),
         timeout: Duration::from_secs(5),
         template: true,
         template_name: "tbtest".into(),
