@@ -139,6 +139,9 @@ pub fn run_live(
         eprintln!("tapbeat: running as user {name} (uid {}, gid {})", id.uid, id.gid);
         tracing::info!(user = name, uid = id.uid, gid = id.gid, "privileges dropped");
     }
+    // Printed once the capture is open: from here on no packet is missed
+    // (scripts and tests wait for this line).
+    eprintln!("tapbeat: capturing on {device} with filter '{filter}', {} worker(s)", settings.workers);
     let link = LinkType(cap.get_datalink().0 as u32);
     let workers = settings.workers.max(1);
     let worker_dropped = Arc::new(AtomicU64::new(0));

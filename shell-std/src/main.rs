@@ -192,7 +192,6 @@ fn run() -> Result<ExitCode> {
                 signal_hook::flag::register(sig, stop.clone()).context("cannot install signal handlers")?;
             }
             let fan = tapbeat::read::start_outputs(&settings, false)?;
-            eprintln!("tapbeat: capturing on {device} with filter '{filter}', {} worker(s)", settings.workers);
             tracing::info!(
                 outputs = fan.pipelines.len(),
                 memory_bytes = settings.sizes.bytes() * settings.workers,

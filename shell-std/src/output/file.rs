@@ -5,11 +5,12 @@
 //!
 //! A file never holds a partial document: a failed write (the file system
 //! full, an I/O error) is cut back to the last whole document. When the
-//! file system is full the output rotates early, once per non-empty
-//! current file, which deletes the oldest file as normal rotation would, so
-//! the newest documents are kept; if there is still no room the send fails
-//! and the pipeline retries with backoff (live capture then drops and
-//! counts what its queue cannot hold). The process never stops over it.
+//! file system is full the output deletes its oldest rotated files, one at
+//! a time, until the write fits (the newest documents are worth more, as in
+//! rotation); when none is left to delete the send fails and the pipeline
+//! retries with backoff: `tapbeat read` waits for space, `tapbeat run`
+//! keeps what its queue holds and drops and counts the rest. The process
+//! never stops over it.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
@@ -38,8 +39,8 @@ pub struct FileOutput {
     size: u64,
     /// Documents of the batch being sent, not written yet.
     buf: Vec<u8>,
-    /// Early rotations because the file system was full.
-    pub full_rotations: u64,
+    /// Rotated files deleted early because the file system was full.
+    pub deleted_for_space: u64,
 }
 
 /// `ENOSPC` (and `EDQUOT`, a quota reached): no room left.
@@ -51,7 +52,7 @@ impl FileOutput {
     /// Opens (appends to) the current file, creating the folder.
     pub fn open(s: FileSettings) -> io::Result<FileOutput> {
         fs::create_dir_all(&s.dir)?;
-        let mut f = FileOutput { s, file: None, size: 0, buf: Vec::new(), full_rotations: 0 };
+        let mut f = FileOutput { s, file: None, size: 0, buf: Vec::new(), deleted_for_space: 0 };
         f.reopen()?;
         Ok(f)
     }
@@ -104,23 +105,27 @@ impl FileOutput {
         Ok(())
     }
 
-    /// Writes the buffered documents, rotating early once if the file
-    /// system is full and the current file has something to rotate away.
+    /// Writes the buffered documents; while the file system is full,
+    /// deletes the oldest rotated file and tries again.
     fn commit(&mut self) -> io::Result<()> {
         if self.buf.is_empty() {
             return Ok(());
         }
-        match self.write_buf() {
-            Err(e) if is_no_space(&e) && self.size > 0 => {
-                self.full_rotations += 1;
-                tracing::warn!(
-                    file = %self.path(0).display(),
-                    "file system full: rotating early (the oldest file is deleted)"
-                );
-                self.rotate()?;
-                self.write_buf()
+        loop {
+            match self.write_buf() {
+                Err(e) if is_no_space(&e) => {
+                    let Some(oldest) = (1..self.s.keep.max(1)).rev().map(|i| self.path(i)).find(|p| p.exists()) else {
+                        return Err(e);
+                    };
+                    fs::remove_file(&oldest)?;
+                    self.deleted_for_space += 1;
+                    tracing::warn!(
+                        file = %oldest.display(),
+                        "file system full: deleted the oldest rotated file to make room"
+                    );
+                }
+                r => return r,
             }
-            r => r,
         }
     }
 }
