@@ -1086,6 +1086,24 @@ mod tests {
     }
 
     #[test]
+    fn debug_output_redacts_passwords() {
+        let y = "output:\n  redis:\n    password: red-secret-1\n  elasticsearch:\n    username: u\n    password: es-secret-2\n";
+        let f: File = serde_yaml::from_str(y).unwrap();
+        let s = Settings::from_yaml(y).unwrap();
+        for text in [format!("{f:?}"), format!("{s:?}"), format!("{:#?}", s.outputs)] {
+            assert!(!text.contains("secret-"), "{text}");
+            assert!(text.contains("<redacted>"), "{text}");
+        }
+    }
+
+    #[test]
+    fn user_key() {
+        assert_eq!(Settings::from_yaml("tapbeat:\n  user: nobody\n").unwrap().user.as_deref(), Some("nobody"));
+        assert!(Settings::from_yaml("tapbeat:\n  user: ''\n").is_err());
+        assert_eq!(Settings::from_yaml("").unwrap().user, None);
+    }
+
+    #[test]
     fn ports_override() {
         let mut s = Settings::default();
         s.apply_ports_override("http=81,82").unwrap();

@@ -8,7 +8,7 @@
 
 mod common;
 #[path = "../../tests/src/es_server.rs"]
-#[allow(dead_code, missing_docs)]
+#[allow(dead_code, missing_docs, clippy::incompatible_msrv)]
 mod es_server;
 
 use std::io::{BufRead, BufReader};
@@ -162,6 +162,7 @@ impl SmallFs {
         BufReader::new(holder.stdout.take().unwrap()).read_line(&mut line).unwrap();
         if line.trim() != "ready" {
             let _ = holder.kill();
+            let _ = holder.wait();
             eprintln!("skipped: cannot mount a tmpfs in a new mount namespace");
             return None;
         }
