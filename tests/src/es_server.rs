@@ -35,8 +35,9 @@ pub struct Faults {
     /// connection halfway through the answer (the client cannot know they
     /// were stored).
     pub close_mid_response: AtomicUsize,
-    /// Answer this many `_bulk` requests only after `slow_ms` (documents
-    /// stored before waiting, as a busy cluster would).
+    /// Handle this many `_bulk` requests only after `slow_ms` (a busy
+    /// cluster: the documents are stored after the wait, whether or not
+    /// the client is still there).
     pub slow_requests: AtomicUsize,
     /// Delay of the slow requests, in milliseconds.
     pub slow_ms: AtomicUsize,
@@ -241,6 +242,11 @@ fn serve(s: TcpStream, st: &State, auth: Option<&str>, stop: &AtomicBool) -> std
                     respond(&mut w, 400, &json!({"error": "bad content type", "status": 400}))?;
                     continue;
                 }
+                // Decided on arrival, so a request already being answered
+                // when the fault is switched on is not slowed.
+                if take(&st.faults.slow_requests) {
+                    std::thread::sleep(Duration::from_millis(st.faults.slow_ms.load(Ordering::Relaxed) as u64));
+                }
                 let (status, reply) = bulk(st, &body);
                 if take(&st.faults.close_mid_response) {
                     let text = reply.to_string();
@@ -252,9 +258,6 @@ fn serve(s: TcpStream, st: &State, auth: Option<&str>, stop: &AtomicBool) -> std
                     )?;
                     w.flush()?;
                     return Ok(());
-                }
-                if take(&st.faults.slow_requests) {
-                    std::thread::sleep(Duration::from_millis(st.faults.slow_ms.load(Ordering::Relaxed) as u64));
                 }
                 respond(&mut w, status, &reply)?;
             }
