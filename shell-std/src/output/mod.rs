@@ -22,7 +22,7 @@ pub mod redis;
 pub mod secret;
 
 use std::io::{self, Write};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, RecvTimeoutError, SyncSender, TrySendError};
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
@@ -187,8 +187,10 @@ struct StopSignal {
     deadline: Mutex<Option<Instant>>,
     cv: Condvar,
     /// Set when the caller gave up waiting: the thread must not count
-    /// anything any more (its documents were counted as dropped).
-    abandoned: AtomicBool,
+    /// anything any more (its documents were counted as dropped). The
+    /// thread holds the lock while counting, so a count is never made
+    /// twice.
+    abandoned: Mutex<bool>,
 }
 
 impl StopSignal {
@@ -264,7 +266,8 @@ impl Pipeline {
             if t.is_finished() {
                 let _ = t.join();
             } else {
-                self.stop.abandoned.store(true, Ordering::SeqCst);
+                let mut abandoned = self.stop.abandoned.lock().unwrap_or_else(|e| e.into_inner());
+                *abandoned = true;
                 let n = self.counters.unaccounted();
                 self.counters.dropped_at_shutdown.fetch_add(n, Ordering::Relaxed);
                 tracing::warn!(
@@ -364,7 +367,8 @@ fn deliver_all(
             }
         }
         let r = out.send(&chunk);
-        if stop.abandoned.load(Ordering::SeqCst) {
+        let abandoned = stop.abandoned.lock().unwrap_or_else(|e| e.into_inner());
+        if *abandoned {
             return;
         }
         match r {
@@ -409,6 +413,7 @@ fn deliver_all(
                     }
                     wait = wait.min(d - now);
                 }
+                drop(abandoned);
                 stop.sleep(wait);
                 backoff = (backoff * 2).min(s.max_backoff);
             }
