@@ -138,6 +138,21 @@ fn run() -> Result<ExitCode> {
                 }
                 None if !settings.outputs.is_empty() => {
                     let mut fan = tapbeat::read::start_outputs(&settings, true)?;
+                    // SIGTERM/SIGINT: stop reading, deliver what is queued
+                    // within the shutdown timeout, print the counts.
+                    let stopper = fan.stopper();
+                    let grace = settings.shutdown_timeout;
+                    let mut signals = signal_hook::iterator::Signals::new([
+                        signal_hook::consts::SIGINT,
+                        signal_hook::consts::SIGTERM,
+                    ])
+                    .context("cannot install signal handlers")?;
+                    std::thread::spawn(move || {
+                        if signals.forever().next().is_some() {
+                            tapbeat::read::STOP.store(true, std::sync::atomic::Ordering::Relaxed);
+                            stopper.stop(std::time::Instant::now() + grace);
+                        }
+                    });
                     let sum = read_files(&files, &settings, &mut fan)?;
                     (sum, fan.shutdown(settings.shutdown_timeout))
                 }

@@ -131,6 +131,43 @@ fn sigterm_with_elasticsearch_hanging_exits_promptly_and_counts_everything() {
     }
 }
 
+/// `tapbeat read` into an Elasticsearch that takes 400 ms per request, with
+/// a queue of 20: reading waits for the output. SIGTERM: reading stops,
+/// what the queue holds is delivered until the shutdown timeout, and every
+/// document written is accounted for as sent or dropped at shutdown.
+#[test]
+fn sigterm_stops_a_read_waiting_for_a_slow_output() {
+    let dir = tmp_dir("read-sigterm");
+    let state = Arc::new(State::default());
+    state.faults.slow_ms.store(400, Ordering::Relaxed);
+    state.faults.slow_requests.store(1000, Ordering::Relaxed);
+    let srv = EsServer::start("127.0.0.1:0", None, state.clone());
+    let cfg = config(
+        &dir,
+        &format!(
+            "protocols:\n  http:\n    ports: [8088]\noutput:\n  elasticsearch:\n    hosts: [\"{}\"]\n    bulk_max_size: 10\n    flush_interval: 0.05\ntapbeat:\n  queue_size: 20\n  shutdown_timeout: 1\n",
+            srv.url()
+        ),
+    );
+    let mut args = vec!["read".to_string(), "-c".into(), cfg.display().to_string()];
+    args.extend((0..12).map(|_| sample().display().to_string()));
+    let mut tb = Tapbeat::run(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    assert!(wait_until(Duration::from_secs(10), || srv.all_docs().len() >= 10), "{}", tb.stderr());
+    tb.term();
+    let (status, took) = tb.wait_exit(Duration::from_secs(15)).expect("exits after SIGTERM");
+    let err = tb.stderr();
+    assert_eq!(status.code(), Some(2), "{err}");
+    assert!(took < Duration::from_secs(6), "took {took:?} (shutdown_timeout 1 s + 1 s grace)");
+    assert!(err.contains("stopped by a signal"), "{err}");
+    let written = stat(&err, "documents_written");
+    assert!(written > 0 && written < 600, "reading stopped early: {written}\n{err}");
+    let (sent, rejected, queue_full, at_shutdown, _) = output_counts(&err, "elasticsearch");
+    assert_eq!(queue_full, 0, "reading waits instead of dropping: {err}");
+    assert!(sent >= 10, "{err}");
+    assert_eq!(sent + rejected + at_shutdown, written, "{err}");
+    assert!(srv.all_docs().len() as u64 >= sent, "everything confirmed is stored");
+}
+
 /// A small tmpfs in a private mount namespace: a `sleep` holds the
 /// namespace; commands enter it with `nsenter`, and its files are reached
 /// from outside through `/proc/PID/root`.

@@ -244,7 +244,7 @@ impl Pipeline {
 
     /// Queues one document (with its `\n`).
     pub fn submit(&self, doc: Vec<u8>) {
-        submit(&self.tx, self.block, &self.counters, self.name, doc);
+        submit(&self.tx, self.block, &self.counters, &self.stop, self.name, doc);
     }
 
     /// Output name.
@@ -265,6 +265,13 @@ impl Pipeline {
             }
             if t.is_finished() {
                 let _ = t.join();
+                // Documents queued after the thread took its last ones (a
+                // producer racing the stop) were never handled.
+                let n = self.counters.unaccounted();
+                if n > 0 {
+                    self.counters.dropped_at_shutdown.fetch_add(n, Ordering::Relaxed);
+                    tracing::warn!(output = self.name, documents = n, "queued after the output stopped: dropped");
+                }
             } else {
                 let mut abandoned = self.stop.abandoned.lock().unwrap_or_else(|e| e.into_inner());
                 *abandoned = true;
@@ -281,19 +288,29 @@ impl Pipeline {
     }
 }
 
-fn submit(tx: &SyncSender<Msg>, block: bool, c: &PipelineCounters, name: &str, doc: Vec<u8>) {
-    let ok = if block {
-        tx.send(Msg::Doc(doc)).is_ok()
-    } else {
-        match tx.try_send(Msg::Doc(doc)) {
-            Ok(()) => true,
-            Err(TrySendError::Full(_)) | Err(TrySendError::Disconnected(_)) => false,
+fn submit(tx: &SyncSender<Msg>, block: bool, c: &PipelineCounters, stop: &StopSignal, name: &str, doc: Vec<u8>) {
+    let mut msg = Msg::Doc(doc);
+    loop {
+        match tx.try_send(msg) {
+            Ok(()) => {
+                c.queued.fetch_add(1, Ordering::Relaxed);
+                return;
+            }
+            // Waiting for room (reading a file): until a stop is requested,
+            // so a signal still ends a read whose output is down.
+            Err(TrySendError::Full(m)) if block => {
+                if stop.deadline().is_some() {
+                    c.dropped_at_shutdown.fetch_add(1, Ordering::Relaxed);
+                    return;
+                }
+                msg = m;
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            Err(TrySendError::Full(_)) | Err(TrySendError::Disconnected(_)) => {
+                c.count_queue_full(name);
+                return;
+            }
         }
-    };
-    if ok {
-        c.queued.fetch_add(1, Ordering::Relaxed);
-    } else {
-        c.count_queue_full(name);
     }
 }
 
@@ -421,6 +438,24 @@ fn deliver_all(
     }
 }
 
+/// Starts the shutdown of a [`Fanout`]'s pipelines from another thread:
+/// they deliver what is queued until the deadline, and submitting no
+/// longer waits for room. [`Fanout::shutdown`] must still be called; it
+/// keeps the earlier deadline.
+pub struct Stopper {
+    pipelines: Vec<(Arc<StopSignal>, SyncSender<Msg>)>,
+}
+
+impl Stopper {
+    /// Requests the stop, to be done by `deadline`.
+    pub fn stop(&self, deadline: Instant) {
+        for (s, tx) in &self.pipelines {
+            s.request(deadline);
+            let _ = tx.try_send(Msg::Wake);
+        }
+    }
+}
+
 /// Several pipelines fed the same documents.
 pub struct Fanout {
     /// The pipelines.
@@ -441,13 +476,22 @@ impl DocWriter for Fanout {
 
 /// A per-thread way into a [`Fanout`]'s pipelines (live capture workers).
 pub struct FanoutHandle {
-    senders: Vec<(SyncSender<Msg>, bool, Arc<PipelineCounters>, &'static str)>,
+    senders: Vec<Sender>,
+}
+
+/// What a [`FanoutHandle`] needs of one pipeline.
+struct Sender {
+    tx: SyncSender<Msg>,
+    block: bool,
+    counters: Arc<PipelineCounters>,
+    stop: Arc<StopSignal>,
+    name: &'static str,
 }
 
 impl DocWriter for FanoutHandle {
     fn write_doc(&mut self, line: &[u8]) -> io::Result<()> {
-        for (tx, block, counters, name) in &self.senders {
-            submit(tx, *block, counters, name, line.to_vec());
+        for s in &self.senders {
+            submit(&s.tx, s.block, &s.counters, &s.stop, s.name, line.to_vec());
         }
         Ok(())
     }
@@ -460,8 +504,24 @@ impl Fanout {
     /// A handle that submits to every pipeline, for another thread.
     pub fn handle(&self) -> FanoutHandle {
         FanoutHandle {
-            senders: self.pipelines.iter().map(|p| (p.tx.clone(), p.block, p.counters.clone(), p.name)).collect(),
+            senders: self
+                .pipelines
+                .iter()
+                .map(|p| Sender {
+                    tx: p.tx.clone(),
+                    block: p.block,
+                    counters: p.counters.clone(),
+                    stop: p.stop.clone(),
+                    name: p.name,
+                })
+                .collect(),
         }
+    }
+
+    /// A way to start the shutdown from another thread (a signal handler
+    /// while the main thread is blocked submitting to a full queue).
+    pub fn stopper(&self) -> Stopper {
+        Stopper { pipelines: self.pipelines.iter().map(|p| (p.stop.clone(), p.tx.clone())).collect() }
     }
 
     /// Drains every pipeline (within `grace`, plus at most
