@@ -10,6 +10,9 @@ mod common;
 #[path = "../../tests/src/es_server.rs"]
 #[allow(dead_code, missing_docs, clippy::incompatible_msrv)]
 mod es_server;
+#[path = "../../tests/src/redis_server.rs"]
+#[allow(dead_code, missing_docs)]
+mod redis_server;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -22,6 +25,7 @@ use common::{
     config, doc_paths, http_requests, is_root, output_counts, serve_http, stat, tmp_dir, wait_until, Tapbeat,
 };
 use es_server::{EsServer, State};
+use redis_server::RedisServer;
 
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
@@ -166,6 +170,59 @@ fn sigterm_stops_a_read_waiting_for_a_slow_output() {
     assert!(sent >= 10, "{err}");
     assert_eq!(sent + rejected + at_shutdown, written, "{err}");
     assert!(srv.all_docs().len() as u64 >= sent, "everything confirmed is stored");
+}
+
+/// `tapbeat run` shipping to a real Redis that is killed and restarted
+/// while traffic goes on: every transaction ends up in the list (at least
+/// once), nothing is dropped, and the outage was seen.
+#[test]
+fn run_with_redis_killed_and_restarted_loses_nothing() {
+    if !is_root() {
+        eprintln!("skipped: live capture needs root");
+        return;
+    }
+    let dir = tmp_dir("redis-restart");
+    let port = serve_http();
+    let rport = free_port();
+    let cfg = config(
+        &dir,
+        &format!(
+            "protocols:\n  http:\n    ports: [{port}]\noutput:\n  redis:\n    host: 127.0.0.1\n    port: {rport}\n    key: tb\n    timeout: 1\n    flush_interval: 0.05\ntapbeat:\n  shutdown_timeout: 10\n"
+        ),
+    );
+    let llen = |r: &RedisServer| -> usize {
+        let mut c = redis::Client::open(r.url()).unwrap().get_connection().unwrap();
+        redis::cmd("LLEN").arg("tb").query(&mut c).unwrap_or(0)
+    };
+    let data = dir.join("redis-data");
+    let redis = RedisServer::start(rport, &data, &[]);
+    let mut tb = run(&cfg);
+    tb.wait_capturing();
+    let mut want = http_requests(port, "before", 2, 5);
+    assert!(wait_until(Duration::from_secs(10), || llen(&redis) >= 10), "{}", tb.stderr());
+    let data = redis.stop();
+    want.extend(http_requests(port, "down", 2, 5));
+    tb.expect_stderr("send failed", Duration::from_secs(10));
+    let redis = RedisServer::start(rport, &data, &[]);
+    want.extend(http_requests(port, "after", 2, 5));
+    want.sort();
+    assert!(wait_until(Duration::from_secs(20), || llen(&redis) >= 30), "{}", tb.stderr());
+    tb.term();
+    let (status, _) = tb.wait_exit(Duration::from_secs(20)).expect("exits after SIGTERM");
+    let err = tb.stderr();
+    assert!(status.success(), "{err}");
+    let (sent, _, queue_full, at_shutdown, errors) = output_counts(&err, "redis");
+    assert_eq!((sent, queue_full, at_shutdown), (30, 0, 0), "{err}");
+    assert!(errors > 0, "{err}");
+    let mut c = redis::Client::open(redis.url()).unwrap().get_connection().unwrap();
+    let got: Vec<String> = redis::cmd("LRANGE").arg("tb").arg(0).arg(-1).query(&mut c).unwrap();
+    let mut paths: Vec<String> = got
+        .iter()
+        .map(|d| serde_json::from_str::<serde_json::Value>(d).unwrap()["path"].as_str().unwrap().to_string())
+        .collect();
+    paths.sort();
+    paths.dedup();
+    assert_eq!(paths, want, "every transaction, at least once");
 }
 
 /// A small tmpfs in a private mount namespace: a `sleep` holds the
