@@ -1,7 +1,8 @@
 //! The Elasticsearch output against the bulk-API test server (or a real
 //! cluster when `TAPBEAT_ES_URL` is set): what it stores equals what
-//! `tapbeat read` prints, through 429s, per-item failures, slow answers and
-//! refused connections.
+//! `tapbeat read` prints, through 429s and 500s, per-item failures, answers
+//! slower than the timeout, connections closed before or in the middle of
+//! the answer, and refused connections.
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
