@@ -191,10 +191,11 @@ pub fn run_live(
                 last_stats = Instant::now();
                 let s = cap.stats().ok();
                 eprintln!(
-                    "tapbeat: captured {captured}, pcap_dropped {}, if_dropped {}, worker_dropped {}",
+                    "tapbeat: captured {captured}, pcap_dropped {}, if_dropped {}, worker_dropped {}; {}",
                     s.map_or(0, |s| s.dropped),
                     s.map_or(0, |s| s.if_dropped),
-                    worker_dropped.load(Ordering::Relaxed)
+                    worker_dropped.load(Ordering::Relaxed),
+                    out.progress()
                 );
             }
         }

@@ -32,7 +32,7 @@ fn free_port() -> u16 {
 }
 
 fn run_args(cfg: &Path) -> Vec<String> {
-    ["run", "-i", "lo", "--workers", "1", "--stats-interval", "0", "-c"]
+    ["run", "-i", "lo", "--workers", "1", "--stats-interval", "1", "-c"]
         .iter()
         .map(|s| s.to_string())
         .chain([cfg.display().to_string()])
@@ -67,6 +67,8 @@ fn sigterm_with_elasticsearch_down_exits_promptly_and_counts_everything() {
     tb.wait_capturing();
     http_requests(port, "down", 10, 3);
     tb.expect_stderr("output queue full", Duration::from_secs(10));
+    // The periodic stats line shows the drops while it runs.
+    tb.expect_stderr("; output_elasticsearch sent 0, dropped ", Duration::from_secs(5));
     // Give the capture a moment to read the last packets before stopping.
     std::thread::sleep(Duration::from_millis(300));
     tb.term();

@@ -518,6 +518,26 @@ impl Fanout {
         }
     }
 
+    /// The outputs' counters so far, for the periodic stats line of a live
+    /// run: `output_NAME sent N, dropped N, send_errors N` per output.
+    pub fn progress(&self) -> String {
+        let parts: Vec<String> = self
+            .pipelines
+            .iter()
+            .map(|p| {
+                let c = &p.counters;
+                format!(
+                    "output_{} sent {}, dropped {}, send_errors {}",
+                    p.name,
+                    c.sent.load(Ordering::Relaxed),
+                    c.dropped_queue_full.load(Ordering::Relaxed) + c.dropped_at_shutdown.load(Ordering::Relaxed),
+                    c.send_errors.load(Ordering::Relaxed)
+                )
+            })
+            .collect();
+        parts.join("; ")
+    }
+
     /// A way to start the shutdown from another thread (a signal handler
     /// while the main thread is blocked submitting to a full queue).
     pub fn stopper(&self) -> Stopper {
