@@ -13,6 +13,8 @@ use tapbeat_core::json::Schema;
 use tapbeat_core::time::Duration;
 use tapbeat_core::{Config, Protocol, StorageSizes};
 
+use crate::output::secret::Secret;
+
 /// The whole file.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -293,10 +295,12 @@ pub struct EsOut {
     pub path: Option<String>,
     /// Basic auth user.
     pub username: Option<String>,
-    /// Basic auth password.
-    pub password: Option<String>,
+    /// Basic auth password (prefer `password_env` or `password_file`).
+    pub password: Option<Secret>,
     /// Environment variable holding the password.
     pub password_env: Option<String>,
+    /// File holding the password (one trailing newline is ignored).
+    pub password_file: Option<String>,
     /// Index prefix: documents go to `INDEX-YYYY.MM.DD` (default `tapbeat`).
     pub index: Option<String>,
     /// Index template.
@@ -371,10 +375,12 @@ pub struct RedisOut {
     pub datatype: Option<String>,
     /// Database number (default 0).
     pub db: Option<i64>,
-    /// Password.
-    pub password: Option<String>,
+    /// Password (prefer `password_env` or `password_file`).
+    pub password: Option<Secret>,
     /// Environment variable holding the password (kept out of the config file).
     pub password_env: Option<String>,
+    /// File holding the password (one trailing newline is ignored).
+    pub password_file: Option<String>,
     /// Seconds for connect and I/O (default 5).
     pub timeout: Option<u64>,
     /// Seconds before the first retry after a failure (default 1; doubles up to 60).
@@ -409,6 +415,9 @@ pub struct Tapbeat {
     pub shutdown_timeout: Option<u64>,
     /// Analysis threads for live capture (default: the number of cores).
     pub workers: Option<usize>,
+    /// `tapbeat run`: the user to switch to once the capture and the
+    /// outputs are open (as `--user`).
+    pub user: Option<String>,
 }
 
 /// The effective settings: kernel config, storage sizes, document options.
@@ -434,6 +443,8 @@ pub struct Settings {
     pub workers: usize,
     /// Capture settings (`interfaces`).
     pub capture: Capture,
+    /// User to run as after opening the capture (`tapbeat.user`, `--user`).
+    pub user: Option<String>,
 }
 
 /// One configured output.
@@ -492,6 +503,7 @@ impl Default for Settings {
             shutdown_timeout: std::time::Duration::from_secs(5),
             workers: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
             capture: Capture::default(),
+            user: None,
         }
     }
 }
@@ -514,6 +526,29 @@ fn names(key: &str, v: &[String]) -> Result<Names> {
     Ok(out)
 }
 
+/// An output's password from at most one of `password`, `password_env`
+/// and `password_file`. Errors name the key, the variable or the file,
+/// never the secret.
+fn password(
+    section: &str,
+    inline: Option<Secret>,
+    env: Option<String>,
+    file: Option<String>,
+) -> Result<Option<Secret>> {
+    match (inline, env, file) {
+        (p, None, None) => Ok(p),
+        (None, Some(var), None) => match std::env::var(&var) {
+            Ok(v) => Ok(Some(Secret::new(v))),
+            Err(_) => bail!("{section}.password_env: environment variable {var} is not set"),
+        },
+        (None, None, Some(path)) => match Secret::from_file(Path::new(&path)) {
+            Ok(s) => Ok(Some(s)),
+            Err(e) => bail!("{section}.password_file: cannot read {path}: {e}"),
+        },
+        _ => bail!("{section}: give only one of password, password_env and password_file"),
+    }
+}
+
 fn es_output(e: EsOut) -> Result<OutputSpec> {
     let scheme = match e.protocol.as_deref().unwrap_or("http") {
         p @ ("http" | "https") => p.to_string(),
@@ -530,14 +565,7 @@ fn es_output(e: EsOut) -> Result<OutputSpec> {
     if hosts.is_empty() {
         bail!("output.elasticsearch.hosts: empty list");
     }
-    let password = match (&e.password, &e.password_env) {
-        (_, Some(var)) => Some(
-            std::env::var(var)
-                .with_context(|| format!("output.elasticsearch.password_env: environment variable {var} is not set"))?,
-        ),
-        (Some(p), None) => Some(p.clone()),
-        (None, None) => None,
-    };
+    let password = password("output.elasticsearch", e.password, e.password_env, e.password_file)?;
     let index = e.index.unwrap_or_else(|| "tapbeat".into());
     let t = e.template.unwrap_or_default();
     Ok(OutputSpec::Elasticsearch(
@@ -571,14 +599,7 @@ fn redis_output(r: RedisOut) -> Result<OutputSpec> {
         "channel" => DataType::Channel,
         other => bail!("output.redis.datatype: '{other}' (expected list or channel)"),
     };
-    let password = match (&r.password, &r.password_env) {
-        (_, Some(var)) => Some(
-            std::env::var(var)
-                .with_context(|| format!("output.redis.password_env: environment variable {var} is not set"))?,
-        ),
-        (Some(p), None) => Some(p.clone()),
-        (None, None) => None,
-    };
+    let password = password("output.redis", r.password, r.password_env, r.password_file)?;
     let backoff = std::time::Duration::from_secs(r.reconnect_interval.unwrap_or(1).max(1));
     let pipeline = crate::output::PipelineSettings {
         batch: r.bulk_max_size.unwrap_or(2048).max(1),
@@ -878,6 +899,12 @@ impl Settings {
             }
             s.workers = w;
         }
+        if let Some(u) = t.user {
+            if u.is_empty() {
+                bail!("tapbeat.user: empty name");
+            }
+            s.user = Some(u);
+        }
         Ok(s)
     }
 
@@ -1056,6 +1083,24 @@ mod tests {
         assert_eq!(c.thrift.protocol_type, tapbeat_core::proto::thrift::ThriftProtocol::Compact);
         assert!(!c.thrift.capture_reply && c.thrift.obfuscate_strings);
         assert!(Settings::from_yaml("protocols:\n  thrift: {transport_type: carrier-pigeon}\n").is_err());
+    }
+
+    #[test]
+    fn debug_output_redacts_passwords() {
+        let y = "output:\n  redis:\n    password: red-secret-1\n  elasticsearch:\n    username: u\n    password: es-secret-2\n";
+        let f: File = serde_yaml::from_str(y).unwrap();
+        let s = Settings::from_yaml(y).unwrap();
+        for text in [format!("{f:?}"), format!("{s:?}"), format!("{:#?}", s.outputs)] {
+            assert!(!text.contains("secret-"), "{text}");
+            assert!(text.contains("<redacted>"), "{text}");
+        }
+    }
+
+    #[test]
+    fn user_key() {
+        assert_eq!(Settings::from_yaml("tapbeat:\n  user: nobody\n").unwrap().user.as_deref(), Some("nobody"));
+        assert!(Settings::from_yaml("tapbeat:\n  user: ''\n").is_err());
+        assert_eq!(Settings::from_yaml("").unwrap().user, None);
     }
 
     #[test]

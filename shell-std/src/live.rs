@@ -4,10 +4,14 @@
 //! (both directions of a connection give the same hash) to one of N worker
 //! threads, each with its own engine and fixed tables, so the documents of
 //! one flow keep their order (see [`crate::workers`]). Capture never waits:
-//! when a worker's queue is full the batch of frames is dropped and counted. When no packet arrives the
-//! workers still advance their clocks, so timeouts fire on an idle link.
+//! when a worker's queue is full the batch of frames is dropped and
+//! counted. When no packet arrives the workers still advance their clocks,
+//! so timeouts fire on an idle link.
 //! SIGINT/SIGTERM stop the capture; every worker then reports what is
-//! pending and the outputs drain within `shutdown_timeout`.
+//! pending and the outputs drain within `shutdown_timeout`. With
+//! `Settings::user` set, the process switches to that user right after the
+//! capture is open (see [`crate::privilege`]) and refuses to go on if it
+//! cannot.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -100,6 +104,15 @@ pub fn run_live(
     // idle Linux interface with TPACKET_V3, and the loop must notice a
     // stop request and advance time while nothing arrives.
     let mut cap = cap.setnonblock().context("cannot make the capture non-blocking")?;
+    // The capture and the outputs are open: nothing below needs root.
+    if let Some(name) = settings.user.as_deref() {
+        let id = crate::privilege::drop_to(name).context("refusing to run with the privileges it was started with")?;
+        eprintln!("tapbeat: running as user {name} (uid {}, gid {})", id.uid, id.gid);
+        tracing::info!(user = name, uid = id.uid, gid = id.gid, "privileges dropped");
+    }
+    // Printed once the capture is open: from here on no packet is missed
+    // (scripts and tests wait for this line).
+    eprintln!("tapbeat: capturing on {device} with filter '{filter}', {} worker(s)", settings.workers);
     let link = LinkType(cap.get_datalink().0 as u32);
     let workers = settings.workers.max(1);
     let (mut dispatch, queues) = crate::workers::channels(workers, false);
@@ -143,10 +156,11 @@ pub fn run_live(
                 last_stats = Instant::now();
                 let s = cap.stats().ok();
                 eprintln!(
-                    "tapbeat: captured {captured}, pcap_dropped {}, if_dropped {}, worker_dropped {}",
+                    "tapbeat: captured {captured}, pcap_dropped {}, if_dropped {}, worker_dropped {}; {}",
                     s.map_or(0, |s| s.dropped),
                     s.map_or(0, |s| s.if_dropped),
-                    dispatch.dropped()
+                    dispatch.dropped(),
+                    out.progress()
                 );
             }
         }

@@ -86,6 +86,11 @@ enum Cmd {
         /// Seconds between stats lines on stderr (0: none).
         #[arg(long, value_name = "SECS", default_value_t = 30)]
         stats_interval: u64,
+        /// Switch to this user (and its group) once the capture and the
+        /// outputs are open; overrides `tapbeat.user`. Exits if the switch
+        /// fails.
+        #[arg(long, value_name = "NAME")]
+        user: Option<String>,
     },
     /// Validate a config file, print the effective settings, and check that
     /// every configured output can be reached. Exit status: 0 valid, 1
@@ -139,6 +144,21 @@ fn run() -> Result<ExitCode> {
                 }
                 None if !settings.outputs.is_empty() => {
                     let mut fan = tapbeat::read::start_outputs(&settings, true)?;
+                    // SIGTERM/SIGINT: stop reading, deliver what is queued
+                    // within the shutdown timeout, print the counts.
+                    let stopper = fan.stopper();
+                    let grace = settings.shutdown_timeout;
+                    let mut signals = signal_hook::iterator::Signals::new([
+                        signal_hook::consts::SIGINT,
+                        signal_hook::consts::SIGTERM,
+                    ])
+                    .context("cannot install signal handlers")?;
+                    std::thread::spawn(move || {
+                        if signals.forever().next().is_some() {
+                            tapbeat::read::STOP.store(true, std::sync::atomic::Ordering::Relaxed);
+                            stopper.stop(std::time::Instant::now() + grace);
+                        }
+                    });
                     let sum = read_files_with_workers(&files, &settings, workers, &mut fan)?;
                     (sum, fan.shutdown(settings.shutdown_timeout))
                 }
@@ -158,7 +178,7 @@ fn run() -> Result<ExitCode> {
             }
             Ok(if sum.failures.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(2) })
         }
-        Cmd::Run { config, interface, ports, bpf, workers, schema, output, stats_interval } => {
+        Cmd::Run { config, interface, ports, bpf, workers, schema, output, stats_interval, user } => {
             let mut settings = load(config.as_ref())?;
             for p in &ports {
                 settings.apply_ports_override(p)?;
@@ -169,6 +189,9 @@ fn run() -> Result<ExitCode> {
             if let Some(w) = workers {
                 anyhow::ensure!((1..=256).contains(&w), "--workers must be between 1 and 256");
                 settings.workers = w;
+            }
+            if user.is_some() {
+                settings.user = user;
             }
             if let Some(p) = output {
                 settings.outputs = vec![tapbeat::config::OutputSpec::File(tapbeat::output::file::FileSettings {
@@ -190,7 +213,6 @@ fn run() -> Result<ExitCode> {
                 signal_hook::flag::register(sig, stop.clone()).context("cannot install signal handlers")?;
             }
             let fan = tapbeat::read::start_outputs(&settings, false)?;
-            eprintln!("tapbeat: capturing on {device} with filter '{filter}', {} worker(s)", settings.workers);
             tracing::info!(
                 outputs = fan.pipelines.len(),
                 memory_bytes = settings.sizes.bytes() * settings.workers,

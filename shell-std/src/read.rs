@@ -13,6 +13,11 @@ use crate::output::{DocWriter, Fanout, Pipeline, PipelineSettings};
 use crate::report::OutputStats;
 use crate::workers::{Dispatcher, WorkerResult};
 
+/// Set (by `tapbeat read`'s SIGTERM/SIGINT handler) to stop reading: the
+/// file being read is recorded as a failure ("stopped by a signal") and the
+/// remaining files are skipped the same way.
+pub static STOP: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
 /// Largest document written; larger ones are counted and skipped (cannot
 /// happen with the kernel's field capacities, but the bound is explicit).
 pub const MAX_DOCUMENT: usize = 256 * 1024;
@@ -253,6 +258,10 @@ fn read_one(path: &Path, dispatch: &mut Dispatcher) -> Result<()> {
     tracing::info!(file = %path.display(), link = link.0, "reading capture");
     let mut progress = Progress::new(path);
     loop {
+        if STOP.load(std::sync::atomic::Ordering::Relaxed) {
+            progress.done();
+            bail!("stopped by a signal");
+        }
         match cap.next_packet() {
             Ok(p) => {
                 let ts =

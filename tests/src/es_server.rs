@@ -2,8 +2,9 @@
 //! of the real HTTP API the output uses — `GET /`, `GET /_cluster/health`,
 //! `GET`/`PUT /_index_template/NAME`, `POST /_bulk` — and checks them as
 //! Elasticsearch would (NDJSON action/source pairs, JSON validity, basic
-//! auth), with faults that can be switched on: whole-request 429s, per-item
-//! 429s and 400s, slow answers, and refusing connections.
+//! auth), with faults that can be switched on: whole-request 429s and
+//! 500s, per-item 429s and 400s, slow answers, connections closed before
+//! answering or in the middle of the answer, and refusing connections.
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -25,6 +26,26 @@ pub struct Faults {
     pub reject_containing: Mutex<Option<String>>,
     /// Delay every answer by this many milliseconds.
     pub delay_ms: AtomicUsize,
+    /// Answer this many `_bulk` requests with 500 (nothing stored).
+    pub bulk_500: AtomicUsize,
+    /// Close the connection without answering this many `_bulk` requests
+    /// (nothing stored).
+    pub close_before_response: AtomicUsize,
+    /// Store this many `_bulk` requests' documents, then close the
+    /// connection halfway through the answer (the client cannot know they
+    /// were stored).
+    pub close_mid_response: AtomicUsize,
+    /// Handle this many `_bulk` requests only after `slow_ms` (a busy
+    /// cluster: the documents are stored after the wait, whether or not
+    /// the client is still there).
+    pub slow_requests: AtomicUsize,
+    /// Delay of the slow requests, in milliseconds.
+    pub slow_ms: AtomicUsize,
+}
+
+/// Takes one from a fault counter; true if the fault applies.
+fn take(n: &AtomicUsize) -> bool {
+    n.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |v| v.checked_sub(1)).is_ok()
 }
 
 /// What the server stored and saw.
@@ -202,8 +223,14 @@ fn serve(s: TcpStream, st: &State, auth: Option<&str>, stop: &AtomicBool) -> std
             }
             ("POST", "/_bulk") => {
                 st.bulk_requests.fetch_add(1, Ordering::Relaxed);
-                if st.faults.bulk_429.load(Ordering::Relaxed) > 0 {
-                    st.faults.bulk_429.fetch_sub(1, Ordering::Relaxed);
+                if take(&st.faults.close_before_response) {
+                    return Ok(());
+                }
+                if take(&st.faults.bulk_500) {
+                    respond(&mut w, 500, &json!({"error": {"type": "node_not_connected_exception"}, "status": 500}))?;
+                    continue;
+                }
+                if take(&st.faults.bulk_429) {
                     respond(
                         &mut w,
                         429,
@@ -215,7 +242,23 @@ fn serve(s: TcpStream, st: &State, auth: Option<&str>, stop: &AtomicBool) -> std
                     respond(&mut w, 400, &json!({"error": "bad content type", "status": 400}))?;
                     continue;
                 }
+                // Decided on arrival, so a request already being answered
+                // when the fault is switched on is not slowed.
+                if take(&st.faults.slow_requests) {
+                    std::thread::sleep(Duration::from_millis(st.faults.slow_ms.load(Ordering::Relaxed) as u64));
+                }
                 let (status, reply) = bulk(st, &body);
+                if take(&st.faults.close_mid_response) {
+                    let text = reply.to_string();
+                    write!(
+                        w,
+                        "HTTP/1.1 {status} OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{}",
+                        text.len(),
+                        &text[..text.len() / 2]
+                    )?;
+                    w.flush()?;
+                    return Ok(());
+                }
                 respond(&mut w, status, &reply)?;
             }
             _ => respond(&mut w, 404, &json!({"error": "no handler", "status": 404}))?,

@@ -1,7 +1,8 @@
 //! The Elasticsearch output against the bulk-API test server (or a real
 //! cluster when `TAPBEAT_ES_URL` is set): what it stores equals what
-//! `tapbeat read` prints, through 429s, per-item failures, slow answers and
-//! refused connections.
+//! `tapbeat read` prints, through 429s and 500s, per-item failures, answers
+//! slower than the timeout, connections closed before or in the middle of
+//! the answer, and refused connections.
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -29,7 +30,7 @@ fn es(url: &str, user: Option<&str>) -> EsSettings {
         hosts: vec![url.to_string()],
         index: "tbtest".into(),
         username: user.map(str::to_string),
-        password: user.map(|_| "s3cret".to_string()),
+        password: user.map(|_| tapbeat::output::secret::Secret::new("s3cret")),
         timeout: Duration::from_secs(5),
         template: true,
         template_name: "tbtest".into(),
@@ -156,4 +157,71 @@ fn real_cluster_when_configured() {
     s.template_name = s.index.clone();
     let lines = read_to(s);
     assert!(lines[0].contains("sent 50, rejected 0"), "{lines:?}");
+}
+
+/// Every document of `want` is in `got` at least once; returns how many
+/// extra copies there are.
+fn each_at_least_once(got: &[Value], want: &[Value]) -> usize {
+    for d in want {
+        assert!(got.contains(d), "missing: {d}");
+    }
+    got.len() - want.len()
+}
+
+#[test]
+fn server_errors_and_dropped_connections_lose_nothing() {
+    let state = Arc::new(State::default());
+    state.faults.bulk_500.store(2, Ordering::Relaxed);
+    state.faults.close_before_response.store(2, Ordering::Relaxed);
+    state.faults.close_mid_response.store(2, Ordering::Relaxed);
+    let srv = EsServer::start("127.0.0.1:0", None, state.clone());
+    let lines = read_to(es(&srv.url(), None));
+    assert!(lines[0].contains("sent 50, rejected 0, dropped_queue_full 0, dropped_at_shutdown 0"), "{lines:?}");
+    let errors: u64 = lines[0].rsplit("send_errors ").next().unwrap().trim().parse().unwrap();
+    assert!(errors >= 6, "each fault is a failed attempt: {lines:?}");
+    let got: Vec<Value> = srv.all_docs().into_iter().map(|(_, d)| d).collect();
+    // Answers cut midway came after the documents were stored: those two
+    // batches (8 documents each at most) are stored twice, nothing else.
+    let extra = each_at_least_once(&got, &expected());
+    assert!(extra <= 2 * 8, "{extra} duplicates");
+    assert_eq!(state.faults.close_mid_response.load(Ordering::Relaxed), 0, "the fault was exercised");
+}
+
+#[test]
+fn answers_slower_than_the_timeout_are_retried() {
+    let state = Arc::new(State::default());
+    state.faults.slow_requests.store(2, Ordering::Relaxed);
+    state.faults.slow_ms.store(2500, Ordering::Relaxed);
+    let srv = EsServer::start("127.0.0.1:0", None, state.clone());
+    let mut s = es(&srv.url(), None);
+    s.timeout = Duration::from_secs(1);
+    let t = Instant::now();
+    let lines = read_to(s);
+    assert!(lines[0].contains("sent 50, rejected 0, dropped_queue_full 0, dropped_at_shutdown 0"), "{lines:?}");
+    assert!(!lines[0].ends_with("send_errors 0"), "the timeouts were seen: {lines:?}");
+    let got: Vec<Value> = srv.all_docs().into_iter().map(|(_, d)| d).collect();
+    let extra = each_at_least_once(&got, &expected());
+    assert!(extra <= 2 * 8, "{extra} duplicates");
+    assert!(t.elapsed() < Duration::from_secs(15), "{:?}", t.elapsed());
+}
+
+#[test]
+fn per_item_failures_that_persist_resend_only_those_items() {
+    let state = Arc::new(State::default());
+    // More item 429s than the output's immediate retries: the pipeline's
+    // backoff takes over, for the refused items only (the third round
+    // stores two of the four; the other two are sent again).
+    state.faults.item_429.store(10, Ordering::Relaxed);
+    let srv = EsServer::start("127.0.0.1:0", None, state.clone());
+    let p = Pipeline::start(Box::new(EsOutput::new(es(&srv.url(), None))), fast());
+    let want: Vec<Value> =
+        (0..4).map(|i| serde_json::json!({"@timestamp": "2020-01-01T00:00:00.000Z", "n": i})).collect();
+    for d in &want {
+        p.submit(format!("{d}\n").into_bytes());
+    }
+    let c = p.shutdown(Instant::now() + Duration::from_secs(10));
+    assert_eq!(c.sent.load(Ordering::Relaxed), 4);
+    assert!(c.send_errors.load(Ordering::Relaxed) >= 1);
+    let got: Vec<Value> = srv.all_docs().into_iter().map(|(_, d)| d).collect();
+    assert_eq!(each_at_least_once(&got, &want), 0, "stored items are not indexed twice: {got:?}");
 }

@@ -2,71 +2,30 @@
 //! loopback port): every transaction of a capture arrives, as a list and on
 //! a channel, and also when Redis is down at first or restarted midway.
 
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use tapbeat::config::OutputSpec;
 use tapbeat::output::redis::{DataType, RedisSettings};
 use tapbeat::output::PipelineSettings;
+use tapbeat_tests::redis_server::{free_port, RedisServer};
 use tapbeat_tests::{http_settings, pcaps};
 
-struct Redis {
-    child: Child,
-    port: u16,
-    dir: PathBuf,
-}
+/// The test's Redis: the shared server helper plus a client.
+struct Redis(RedisServer);
 
 impl Redis {
     fn start(port: u16, dir: &Path) -> Redis {
-        std::fs::create_dir_all(dir).unwrap();
-        let child = Command::new("redis-server")
-            .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", ""])
-            // Keep data across the restart test.
-            .args(["--appendonly", "yes", "--appendfsync", "always", "--dir"])
-            .arg(dir)
-            .stdout(Stdio::null())
-            .spawn()
-            .expect("redis-server must be installed (scripts/test.sh installs it)");
-        let r = Redis { child, port, dir: dir.to_path_buf() };
-        r.wait_ready();
-        r
-    }
-
-    fn wait_ready(&self) {
-        let t = Instant::now();
-        while t.elapsed() < Duration::from_secs(10) {
-            if let Ok(mut c) = self.client().get_connection() {
-                if redis::cmd("PING").query::<String>(&mut c).is_ok() {
-                    return;
-                }
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        panic!("redis-server did not start");
+        Redis(RedisServer::start(port, dir, &[]))
     }
 
     fn client(&self) -> redis::Client {
-        redis::Client::open(format!("redis://127.0.0.1:{}/", self.port)).unwrap()
+        redis::Client::open(self.0.url()).unwrap()
     }
 
-    fn stop(mut self) -> PathBuf {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        self.dir.clone()
+    fn stop(self) -> PathBuf {
+        self.0.stop()
     }
-}
-
-impl Drop for Redis {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
 fn tmp(name: &str) -> PathBuf {

@@ -15,7 +15,8 @@
 use std::io;
 use std::time::Duration;
 
-use super::Output;
+use super::secret::Secret;
+use super::{Output, PartlySent};
 
 /// Elasticsearch output settings.
 #[derive(Debug, Clone)]
@@ -26,8 +27,8 @@ pub struct EsSettings {
     pub index: String,
     /// Basic auth user.
     pub username: Option<String>,
-    /// Basic auth password (never logged).
-    pub password: Option<String>,
+    /// Basic auth password (never logged: its `Debug` is redacted).
+    pub password: Option<Secret>,
     /// Request timeout.
     pub timeout: Duration,
     /// Install the index template.
@@ -64,7 +65,7 @@ impl EsOutput {
 
     fn auth(&self) -> Option<String> {
         let user = self.s.username.as_ref()?;
-        let pass = self.s.password.clone().unwrap_or_default();
+        let pass = self.s.password.as_ref().map(Secret::expose).unwrap_or_default();
         Some(format!("Basic {}", base64(format!("{user}:{pass}").as_bytes())))
     }
 
@@ -173,12 +174,22 @@ impl Output for EsOutput {
     fn send(&mut self, batch: &[Vec<u8>]) -> io::Result<u64> {
         let r = (|| {
             self.install_template()?;
-            let mut pending: Vec<&Vec<u8>> = batch.iter().collect();
+            // Indices into `batch` of the documents not yet stored.
+            let mut pending: Vec<usize> = (0..batch.len()).collect();
             let mut rejected_total = 0;
             // Items refused with a retryable status are sent again at once
-            // a few times; then the pipeline's backoff takes over.
-            for _ in 0..3 {
-                let (retry, rejected) = self.bulk(&pending)?;
+            // a few times; then the pipeline's backoff takes over, for
+            // those items only (the others are stored: sending them again
+            // would index them twice).
+            for round in 0..3 {
+                let docs: Vec<&Vec<u8>> = pending.iter().filter_map(|&i| batch.get(i)).collect();
+                let (retry, rejected) = match self.bulk(&docs) {
+                    Ok(r) => r,
+                    Err(e) if round == 0 => return Err(e),
+                    Err(e) => {
+                        return Err(PartlySent { retry: pending, rejected: rejected_total, cause: e }.into_error())
+                    }
+                };
                 rejected_total += rejected;
                 if retry.is_empty() {
                     return Ok(rejected_total);
@@ -186,7 +197,8 @@ impl Output for EsOutput {
                 pending = retry.iter().filter_map(|&i| pending.get(i).copied()).collect();
                 std::thread::sleep(Duration::from_millis(100));
             }
-            Err(io::Error::other(format!("{} documents still refused (retryable)", pending.len())))
+            let cause = io::Error::other(format!("{} documents still refused (retryable)", pending.len()));
+            Err(PartlySent { retry: pending, rejected: rejected_total, cause }.into_error())
         })();
         if r.is_err() && self.s.hosts.len() > 1 {
             // Fail over: the next attempt goes to the next host.

@@ -28,8 +28,8 @@ pub struct RedisSettings {
     pub datatype: DataType,
     /// Database number.
     pub db: i64,
-    /// Password (never logged).
-    pub password: Option<String>,
+    /// Password (never logged: its `Debug` is redacted).
+    pub password: Option<super::secret::Secret>,
     /// Connect and I/O timeout.
     pub timeout: Duration,
 }
@@ -57,7 +57,7 @@ impl RedisOutput {
                 port.parse().map_err(|_| io::Error::other(format!("bad redis port in '{}'", self.s.addr)))?;
             let mut rinfo = redis::RedisConnectionInfo::default().set_db(self.s.db);
             if let Some(pw) = &self.s.password {
-                rinfo = rinfo.set_password(pw);
+                rinfo = rinfo.set_password(pw.expose());
             }
             let info =
                 redis::IntoConnectionInfo::into_connection_info(redis::ConnectionAddr::Tcp(host.to_string(), port))
