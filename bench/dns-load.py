@@ -99,6 +99,11 @@ def main():
                 socks[si].send(struct.pack("!HHHHHH", qid, 0x0100, 1, 0, 0, 0) + QUESTIONS[q])
             except BlockingIOError:
                 break
+            except ConnectionRefusedError:
+                # An ICMP port unreachable for an earlier query, reported
+                # once on this socket; this query was not sent: send it again.
+                qi -= 1
+                continue
             outstanding[si][qid] = (time.monotonic() + args.timeout, q)
             sent += 1
             inflight += 1

@@ -27,7 +27,8 @@
 #                                     half-written file
 #
 # Environment: TCPDUMP_BUFFER_KB (default 65536), the kernel buffer of the
-# first recording attempt.
+# first recording attempt; GEN_KEEP_FAILED=1 keeps the capture of a failed run
+# as OUT.failed.pcap (for looking into what a check found).
 #
 # Limits: one namespace per generator run; the capture is of the namespace's
 # `lo` only, in classic pcap format with full snap length. Cleanup stops only
@@ -83,6 +84,7 @@ gen_need() {
 gen_cleanup() {
     # Every exit path: stop what we started (by pid, newest first), drop the
     # namespace, the work dir and a half-written output.
+    local status=$?
     set +e
     local i pid sig
     for ((i = ${#GEN_PIDS[@]} - 1; i >= 0; i--)); do
@@ -91,6 +93,9 @@ gen_cleanup() {
     done
     GEN_PIDS=()
     if [[ $GEN_NS_CREATED == 1 ]]; then ip netns del "$NS" 2>/dev/null; fi
+    if [[ $status != 0 && ${GEN_KEEP_FAILED:-0} == 1 && -n $GEN_PCAP && -f $GEN_PCAP ]]; then
+        mv "$GEN_PCAP" "${OUT%.pcap}.failed.pcap" && gen_log "kept the capture as ${OUT%.pcap}.failed.pcap"
+    fi
     [[ -n $GEN_PCAP ]] && rm -f "$GEN_PCAP"
     [[ -n ${OUT:-} ]] && rm -f "$OUT.info.tmp.$$"
     [[ -n $WORK ]] && rm -rf "$WORK"
@@ -243,5 +248,13 @@ gen_ab_check() {
     if grep -qE '^Non-2xx' "$alog"; then gen_die "ab saw non-2xx responses"; fi
 }
 
-# gen_count_syns PCAP -> TCP connections opened in the capture (SYN without ACK).
-gen_count_syns() { tcpdump -r "$1" -nn 'tcp[tcpflags] & (tcp-syn|tcp-ack) == tcp-syn' 2>/dev/null | wc -l; }
+# gen_syns PCAP -> one line per opening SYN (SYN without ACK): "CLIENT_PORT ISN".
+# A retransmitted SYN repeats its port and ISN.
+gen_syns() {
+    tcpdump -r "$1" -nn -S 'tcp[tcpflags] & (tcp-syn|tcp-ack) == tcp-syn' 2>/dev/null |
+        awk '{ n = split($3, a, "."); for (i = 4; i < NF; i++) if ($i == "seq") { s = $(i + 1); sub(/,$/, "", s) }
+               print a[n], s }'
+}
+# gen_count_syns PCAP -> TCP connections opened in the capture (distinct
+# client port + ISN of the opening SYNs, so retransmitted SYNs count once).
+gen_count_syns() { gen_syns "$1" | sort -u | wc -l; }
