@@ -397,6 +397,9 @@ impl<'a> Engine<'a> {
                 slot.meta.server = Endpoint { ip: dip, port: dport };
                 slot.tcp = [crate::reasm::StreamDir::new(), crate::reasm::StreamDir::new()];
                 slot.parser = ParserState::new(protocol);
+                // The finished connection is closed here: its slot is not
+                // freed (the new one takes it), so `close_flow` never counts it.
+                self.stats.flows_closed += 1;
                 self.stats.flows_created += 1;
                 return self.tcp(ts, sip, sport, dip, dport, seq, ack, flags, payload, sink);
             }
