@@ -171,16 +171,55 @@ pub fn parse_u64(s: &[u8]) -> Option<u64> {
 }
 
 /// Index of the first `needle` byte in `hay`. The line splitters of every
-/// text protocol call this per line: `memchr` scans a vector register at a
-/// time (SSE2 is part of x86-64; other targets get its word-at-a-time loop).
+/// text protocol call this per line, and most lines are short: the first 32
+/// bytes are scanned inline a word at a time, the rest by `memchr` (vector
+/// registers; its set-up costs more than a short line).
 #[inline]
 pub fn find_byte(hay: &[u8], needle: u8) -> Option<usize> {
-    memchr::memchr(needle, hay)
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let pattern = ONES * u64::from(needle);
+    let mut i = 0;
+    while i < 32 {
+        let Some(word) = hay.get(i..i + 8).and_then(|w| <[u8; 8]>::try_from(w).ok()) else {
+            return hay.get(i..)?.iter().position(|&c| c == needle).map(|p| i + p);
+        };
+        let x = u64::from_le_bytes(word) ^ pattern;
+        // The lowest flagged byte is always a real match (borrows only
+        // propagate upwards), so the first match is exact.
+        let found = x.wrapping_sub(ONES) & !x & HIGH;
+        if found != 0 {
+            return Some(i + (found.trailing_zeros() / 8) as usize);
+        }
+        i += 8;
+    }
+    memchr::memchr(needle, hay.get(i..)?).map(|p| i + p)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn find_byte_agrees_with_a_plain_scan() {
+        let mut hay = [b'a'; 80];
+        for len in 0..hay.len() {
+            for at in 0..=len {
+                if let Some(b) = hay.get_mut(at) {
+                    *b = b'\n';
+                }
+                let want = hay[..len].iter().position(|&c| c == b'\n');
+                assert_eq!(find_byte(&hay[..len], b'\n'), want, "len {len} at {at}");
+                assert_eq!(find_byte(&hay[..len], 0x80 | b'\n'), None);
+                if let Some(b) = hay.get_mut(at) {
+                    *b = b'a';
+                }
+            }
+        }
+        // Bytes just above the needle (borrow cases) are not matches.
+        assert_eq!(find_byte(b"\x0b\x0b\x0a\x0b", b'\n'), Some(2));
+        assert_eq!(find_byte(b"\x01\x0b\x0b\x0b\x0b\x0b\x0b\x0b\x0a", b'\n'), Some(8));
+    }
 
     #[test]
     fn push_truncates_and_flags() {

@@ -70,6 +70,31 @@ fn word_needs_escape(w: u64) -> bool {
     (below_space | zero_byte(w ^ (ONES * u64::from(b'"'))) | zero_byte(w ^ (ONES * u64::from(b'\\')))) != 0
 }
 
+/// True when some byte of `s` needs escaping, checked a word at a time (a
+/// short string is padded into one word): nearly every string of a
+/// document is clean and takes this path only.
+#[inline]
+fn any_needs_escape(s: &[u8]) -> bool {
+    let n = s.len();
+    if n < 8 {
+        let mut w = [b'a'; 8];
+        if let Some(head) = w.get_mut(..n) {
+            small_copy(head, s);
+        }
+        return word_needs_escape(u64::from_le_bytes(w));
+    }
+    let word = |at: usize| s.get(at..at + 8).and_then(|w| <[u8; 8]>::try_from(w).ok()).map(u64::from_le_bytes);
+    let mut at = 0;
+    while at + 8 <= n {
+        if word(at).is_none_or(word_needs_escape) {
+            return true;
+        }
+        at += 8;
+    }
+    // The tail, as the last eight bytes (overlapping what was checked).
+    at < n && word(n - 8).is_none_or(word_needs_escape)
+}
+
 const HEX: &[u8; 16] = b"0123456789ABCDEF";
 
 /// Two-digit decimal pairs "00".."99", for formatting integers two digits
@@ -97,7 +122,12 @@ impl Writer<'_> {
     #[inline]
     fn extend(&mut self, s: &[u8]) -> Result<(), Error> {
         let end = self.len.checked_add(s.len()).ok_or(Error::Full)?;
-        self.buf.get_mut(self.len..end).ok_or(Error::Full)?.copy_from_slice(s);
+        let dst = self.buf.get_mut(self.len..end).ok_or(Error::Full)?;
+        if s.len() <= 16 {
+            small_copy(dst, s);
+        } else {
+            dst.copy_from_slice(s);
+        }
         self.len = end;
         Ok(())
     }
@@ -107,6 +137,9 @@ impl Writer<'_> {
     /// so a byte scan is exact. Clean stretches are skipped eight bytes at a
     /// time and copied in one piece.
     fn escaped(&mut self, s: &[u8]) -> Result<(), Error> {
+        if !any_needs_escape(s) {
+            return self.extend(s);
+        }
         let mut start = 0;
         let mut i = 0;
         while i < s.len() {
@@ -178,6 +211,31 @@ impl Writer<'_> {
             self.push(b'-')?;
         }
         self.unsigned(v.unsigned_abs())
+    }
+}
+
+/// Copies `src` (at most 16 bytes) into `dst` of the same length with two
+/// overlapping fixed-size moves. Most pieces of a document (keys, numbers,
+/// short values) are this small, and a call to `memcpy` per piece costs
+/// more than the copy itself.
+#[inline(always)]
+fn small_copy(dst: &mut [u8], src: &[u8]) {
+    fn two<const N: usize>(dst: &mut [u8], src: &[u8]) {
+        let n = src.len();
+        for at in [0, n - N] {
+            if let (Some(d), Some(s)) = (dst.get_mut(at..at + N), src.get(at..at + N)) {
+                if let (Ok(d), Ok(s)) = (<&mut [u8; N]>::try_from(d), <&[u8; N]>::try_from(s)) {
+                    *d = *s;
+                }
+            }
+        }
+    }
+    match src.len() {
+        8.. => two::<8>(dst, src),
+        4.. => two::<4>(dst, src),
+        2.. => two::<2>(dst, src),
+        1 => two::<1>(dst, src),
+        _ => {}
     }
 }
 
