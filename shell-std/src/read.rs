@@ -217,15 +217,7 @@ impl SharedDocs<'_, '_> {
             return Ok(());
         }
         let mut w = self.shared.lock().map_err(|_| std::io::Error::other("output lock poisoned"))?;
-        let mut start = 0;
-        let mut r = Ok(());
-        for &end in &self.ends {
-            if let Err(e) = w.write_doc(self.local.get(start..end).unwrap_or(&[])) {
-                r = Err(e);
-                break;
-            }
-            start = end;
-        }
+        let r = w.write_docs(&self.local, &self.ends);
         self.local.clear();
         self.ends.clear();
         r

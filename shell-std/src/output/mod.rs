@@ -38,11 +38,25 @@ pub trait DocWriter {
     fn write_doc(&mut self, line: &[u8]) -> io::Result<()>;
     /// Flushes what is buffered.
     fn flush_docs(&mut self) -> io::Result<()>;
+    /// Writes several documents at once: `docs` holds them back to back,
+    /// each ending at one of `ends` (ascending offsets into `docs`).
+    fn write_docs(&mut self, docs: &[u8], ends: &[usize]) -> io::Result<()> {
+        let mut start = 0;
+        for &end in ends {
+            self.write_doc(docs.get(start..end).unwrap_or(&[]))?;
+            start = end;
+        }
+        Ok(())
+    }
 }
 
 impl<W: Write + ?Sized> DocWriter for W {
     fn write_doc(&mut self, line: &[u8]) -> io::Result<()> {
         self.write_all(line)
+    }
+    /// A byte stream takes the documents in one write.
+    fn write_docs(&mut self, docs: &[u8], _ends: &[usize]) -> io::Result<()> {
+        self.write_all(docs)
     }
     fn flush_docs(&mut self) -> io::Result<()> {
         self.flush()
