@@ -136,10 +136,17 @@ impl Writer<'_> {
     /// cut at a character boundary; every byte that needs escaping is ASCII,
     /// so a byte scan is exact. Clean stretches are skipped eight bytes at a
     /// time and copied in one piece.
+    #[inline]
     fn escaped(&mut self, s: &[u8]) -> Result<(), Error> {
         if !any_needs_escape(s) {
             return self.extend(s);
         }
+        self.escaped_slow(s)
+    }
+
+    /// [`Writer::escaped`] for a string with something to escape.
+    #[inline(never)]
+    fn escaped_slow(&mut self, s: &[u8]) -> Result<(), Error> {
         let mut start = 0;
         let mut i = 0;
         while i < s.len() {
@@ -173,6 +180,7 @@ impl Writer<'_> {
         self.extend(s.get(start..).unwrap_or(&[]))
     }
 
+    #[inline]
     fn string(&mut self, s: &str) -> Result<(), Error> {
         self.push(b'"')?;
         self.escaped(s.as_bytes())?;
