@@ -223,7 +223,9 @@ impl StreamDir {
             self.saw_syn = true;
         }
         let len = payload.len().min(i32::MAX as usize) as u32;
-        if fin && !self.fin_pending {
+        // A FIN before bytes already handed out cannot be this stream's end
+        // (stale or forged): taking it would move the stream backwards.
+        if fin && !self.fin_pending && seq_diff(data_seq.wrapping_add(len), self.next_seq) >= 0 {
             self.fin_pending = true;
             self.fin_seq = data_seq.wrapping_add(len);
         }
@@ -426,8 +428,11 @@ impl StreamDir {
     pub fn take_fin(&mut self) -> bool {
         if self.fin_pending && !self.fin_delivered && seq_diff(self.next_seq, self.fin_seq) >= 0 {
             self.fin_delivered = true;
-            // The FIN occupies one sequence number.
-            self.next_seq = self.fin_seq.wrapping_add(1);
+            // The FIN occupies one sequence number (never move backwards).
+            let after = self.fin_seq.wrapping_add(1);
+            if seq_diff(after, self.next_seq) > 0 {
+                self.next_seq = after;
+            }
             return true;
         }
         false
@@ -606,6 +611,28 @@ mod tests {
         assert!(h.gaps > 0);
         d.release(&mut pool);
         assert_eq!(pool.free_count(), 1);
+    }
+
+    #[test]
+    fn fin_before_delivered_bytes_does_not_rewind_the_stream() {
+        // Found by fuzz/fuzz_targets/reasm.rs: 512 bytes delivered, then a
+        // FIN at their start rewound the stream, so their retransmission
+        // was delivered a second time.
+        let mut blocks: [Block; 2] = core::array::from_fn(|_| Block::EMPTY);
+        let mut pool = BlockPool::new(&mut blocks);
+        let mut stats = Stats::default();
+        let mut d = StreamDir::new();
+        let mut h = Harness { out: heapless::Vec::new(), gaps: 0 };
+        run(&mut d, &mut pool, &mut stats, &mut h, 65, &[b'a'; 512]);
+        assert_eq!(d.on_segment(&mut pool, &mut stats, 1 << 20, 65, false, true, b"", None, None, 0), Accept::Held);
+        assert!(!d.take_fin());
+        assert_eq!(d.next_seq(), Some(65 + 512));
+        run(&mut d, &mut pool, &mut stats, &mut h, 65, &[b'b'; 512]);
+        assert_eq!(h.out.len(), 512);
+        // The real FIN, after the data, still ends the stream.
+        d.on_segment(&mut pool, &mut stats, 1 << 20, 65 + 512, false, true, b"", None, None, 0);
+        assert!(d.take_fin());
+        assert_eq!(d.next_seq(), Some(65 + 513));
     }
 
     #[test]
