@@ -434,8 +434,8 @@ impl<'a> Engine<'a> {
             ),
             None => Accept::Held,
         };
-        if let Accept::Deliver { skip } = accept {
-            self.deliver(idx, dir, payload.get(skip..).unwrap_or(&[]), ts, sink);
+        if let Accept::Deliver { skip, len } = accept {
+            self.deliver(idx, dir, payload.get(skip..skip.saturating_add(len)).unwrap_or(&[]), ts, sink);
         }
         // Each direction may be waiting for the other (see reasm): drain
         // both until neither moves. Each turn that continues delivered
