@@ -600,6 +600,8 @@ impl<'a> Engine<'a> {
             parser.on_close(ctx);
             ctx.flush_flow(why);
             for sd in tcp.iter_mut() {
+                // An unfinished message tail dies with the flow: count it.
+                ctx.stats.stream_bytes_skipped += pool.get(sd.carry).map_or(0, |b| b.len as u64);
                 sd.release(pool);
             }
         });
