@@ -175,3 +175,5 @@ pub fn packetbeat_10_docs(file: &str, ty: Option<&str>) -> Vec<Value> {
         .filter(|d| ty.is_none_or(|t| d["type"] == t))
         .collect()
 }
+
+pub mod hostile;
