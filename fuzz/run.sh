@@ -2,14 +2,14 @@
 # Runs every fuzz target for a bounded time, starting from the committed
 # seed corpora. Budget per target in seconds: FUZZ_SECONDS for the two
 # broad targets (engine, tcp_streams; default 20), FUZZ_SECONDS_SMALL for
-# the others (default 8): with the build, about 5 minutes in all. A crash
+# the others (default 6): with the build, about 5 minutes in all. A crash
 # fails the run and leaves its input under fuzz/artifacts/<target>/. Needs
 # the nightly toolchain (installed on these machines) and cargo-fuzz
 # (installed here when missing).
 set -euo pipefail
 cd "$(dirname "$0")"
 broad="${FUZZ_SECONDS:-20}"
-small="${FUZZ_SECONDS_SMALL:-8}"
+small="${FUZZ_SECONDS_SMALL:-6}"
 if ! cargo +nightly fuzz --version >/dev/null 2>&1; then
   cargo +nightly install cargo-fuzz --locked --quiet
 fi
