@@ -53,8 +53,13 @@ fn drain(dir: &mut StreamDir, pool: &mut BlockPool<'_>, stats: &mut Stats, c: &m
         }
         assert_eq!(dir.next_seq(), Some(c.start.wrapping_add(c.cursor)));
     }
+    let before = dir.next_seq();
     if dir.take_fin() {
-        c.cursor = c.cursor.wrapping_add(1);
+        // The FIN takes one sequence number, unless bytes past it were
+        // handed out already (a forged FIN): never backwards.
+        let step = before.zip(dir.next_seq()).map_or(-1, |(b, a)| seq_diff(a, b));
+        assert!(step == 0 || step == 1, "FIN moved the stream by {step}");
+        c.cursor = c.cursor.wrapping_add(step as u32);
     }
 }
 
