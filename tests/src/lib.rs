@@ -2,6 +2,7 @@
 //! the same code path as `tapbeat read`, get the documents back as JSON.
 
 pub mod es_server;
+pub mod hostile;
 
 use std::path::{Path, PathBuf};
 
@@ -175,5 +176,3 @@ pub fn packetbeat_10_docs(file: &str, ty: Option<&str>) -> Vec<Value> {
         .filter(|d| ty.is_none_or(|t| d["type"] == t))
         .collect()
 }
-
-pub mod hostile;
