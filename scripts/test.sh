@@ -41,7 +41,7 @@ if [ -x nostd-check/run.sh ]; then
   nostd-check/run.sh
 fi
 
-echo "== fuzz: every target, bounded (FUZZ_SECONDS=${FUZZ_SECONDS:-20} each)"
+echo "== fuzz: every target, bounded (FUZZ_SECONDS=${FUZZ_SECONDS:-20}, FUZZ_SECONDS_SMALL=${FUZZ_SECONDS_SMALL:-6} each)"
 fuzz/run.sh
 
 echo "$totals"

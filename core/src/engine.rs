@@ -437,8 +437,8 @@ impl<'a> Engine<'a> {
             ),
             None => Accept::Held,
         };
-        if let Accept::Deliver { skip } = accept {
-            self.deliver(idx, dir, payload.get(skip..).unwrap_or(&[]), ts, sink);
+        if let Accept::Deliver { skip, len } = accept {
+            self.deliver(idx, dir, payload.get(skip..skip.saturating_add(len)).unwrap_or(&[]), ts, sink);
         }
         // Each direction may be waiting for the other (see reasm): drain
         // both until neither moves. Each turn that continues delivered
@@ -603,6 +603,8 @@ impl<'a> Engine<'a> {
             parser.on_close(ctx);
             ctx.flush_flow(why);
             for sd in tcp.iter_mut() {
+                // An unfinished message tail dies with the flow: count it.
+                ctx.stats.stream_bytes_skipped += pool.get(sd.carry).map_or(0, |b| b.len as u64);
                 sd.release(pool);
             }
         });

@@ -47,10 +47,14 @@ pub fn seq_diff(a: u32, b: u32) -> i32 {
 /// What to do with a segment that `on_segment` looked at.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Accept {
-    /// Deliver `payload[skip..]` now (the first `skip` bytes were seen before).
+    /// Deliver `payload[skip..skip + len]` now (the first `skip` bytes were
+    /// seen before; bytes after `len` overlap data already held, whose
+    /// first copy wins: they were buffered and come out of `drain`).
     Deliver {
         /// Bytes already delivered earlier (retransmitted overlap).
         skip: usize,
+        /// Bytes to deliver from the packet.
+        len: usize,
     },
     /// Buffered for later (out of order), or nothing to deliver.
     Held,
@@ -223,7 +227,9 @@ impl StreamDir {
             self.saw_syn = true;
         }
         let len = payload.len().min(i32::MAX as usize) as u32;
-        if fin && !self.fin_pending {
+        // A FIN before bytes already handed out cannot be this stream's end
+        // (stale or forged): taking it would move the stream backwards.
+        if fin && !self.fin_pending && seq_diff(data_seq.wrapping_add(len), self.next_seq) >= 0 {
             self.fin_pending = true;
             self.fin_seq = data_seq.wrapping_add(len);
         }
@@ -246,12 +252,19 @@ impl StreamDir {
                 stats.tcp_retransmitted_bytes += len as u64;
                 return Accept::Held;
             }
-            let front_held = pool.get(self.ooo_head).is_some_and(|b| seq_diff(b.seq, self.next_seq) <= 0);
-            if !gated && !front_held {
+            // Where held data starts, from the next expected byte.
+            let held_at = pool.get(self.ooo_head).map(|b| seq_diff(b.seq, self.next_seq));
+            if !gated && held_at.is_none_or(|h| h > 0) {
+                let fresh = len - behind;
                 stats.tcp_retransmitted_bytes += behind as u64;
                 self.last_ack = ack;
-                self.next_seq = self.next_seq.wrapping_add(len - behind);
-                return Accept::Deliver { skip: behind as usize };
+                let direct = held_at.map_or(fresh, |h| fresh.min(h as u32));
+                self.next_seq = self.next_seq.wrapping_add(direct);
+                if direct < fresh {
+                    // The rest overlaps held bytes: their first copy wins.
+                    self.insert(pool, stats, data_seq, payload, ack, ts_us);
+                }
+                return Accept::Deliver { skip: behind as usize, len: direct as usize };
             }
         } else {
             stats.tcp_out_of_order += 1;
@@ -426,8 +439,11 @@ impl StreamDir {
     pub fn take_fin(&mut self) -> bool {
         if self.fin_pending && !self.fin_delivered && seq_diff(self.next_seq, self.fin_seq) >= 0 {
             self.fin_delivered = true;
-            // The FIN occupies one sequence number.
-            self.next_seq = self.fin_seq.wrapping_add(1);
+            // The FIN occupies one sequence number (never move backwards).
+            let after = self.fin_seq.wrapping_add(1);
+            if seq_diff(after, self.next_seq) > 0 {
+                self.next_seq = after;
+            }
             return true;
         }
         false
@@ -538,8 +554,10 @@ mod tests {
     }
 
     fn run(dir: &mut StreamDir, pool: &mut BlockPool<'_>, stats: &mut Stats, h: &mut Harness, seq: u32, data: &[u8]) {
-        if let Accept::Deliver { skip } = dir.on_segment(pool, stats, 1 << 20, seq, false, false, data, None, None, 0) {
-            h.out.extend_from_slice(&data[skip..]).unwrap();
+        if let Accept::Deliver { skip, len } =
+            dir.on_segment(pool, stats, 1 << 20, seq, false, false, data, None, None, 0)
+        {
+            h.out.extend_from_slice(&data[skip..skip + len]).unwrap();
         }
         let mut tmp = [0u8; BLOCK_SIZE];
         while let Some(c) = dir.drain(pool, stats, &mut tmp, None) {
@@ -606,6 +624,46 @@ mod tests {
         assert!(h.gaps > 0);
         d.release(&mut pool);
         assert_eq!(pool.free_count(), 1);
+    }
+
+    #[test]
+    fn fin_before_delivered_bytes_does_not_rewind_the_stream() {
+        // Found by fuzz/fuzz_targets/reasm.rs: 512 bytes delivered, then a
+        // FIN at their start rewound the stream, so their retransmission
+        // was delivered a second time.
+        let mut blocks: [Block; 2] = core::array::from_fn(|_| Block::EMPTY);
+        let mut pool = BlockPool::new(&mut blocks);
+        let mut stats = Stats::default();
+        let mut d = StreamDir::new();
+        let mut h = Harness { out: heapless::Vec::new(), gaps: 0 };
+        run(&mut d, &mut pool, &mut stats, &mut h, 65, &[b'a'; 512]);
+        assert_eq!(d.on_segment(&mut pool, &mut stats, 1 << 20, 65, false, true, b"", None, None, 0), Accept::Held);
+        assert!(!d.take_fin());
+        assert_eq!(d.next_seq(), Some(65 + 512));
+        run(&mut d, &mut pool, &mut stats, &mut h, 65, &[b'b'; 512]);
+        assert_eq!(h.out.len(), 512);
+        // The real FIN, after the data, still ends the stream.
+        d.on_segment(&mut pool, &mut stats, 1 << 20, 65 + 512, false, true, b"", None, None, 0);
+        assert!(d.take_fin());
+        assert_eq!(d.next_seq(), Some(65 + 513));
+    }
+
+    #[test]
+    fn in_order_segment_keeps_the_first_copy_of_held_bytes() {
+        // Found by fuzz/fuzz_targets/reasm.rs: an in-order segment covering
+        // bytes already held out of order was delivered whole, so its later
+        // copy replaced the first one, uncounted.
+        let mut blocks: [Block; 4] = core::array::from_fn(|_| Block::EMPTY);
+        let mut pool = BlockPool::new(&mut blocks);
+        let mut stats = Stats::default();
+        let mut d = StreamDir::new();
+        let mut h = Harness { out: heapless::Vec::new(), gaps: 0 };
+        run(&mut d, &mut pool, &mut stats, &mut h, 100, b"GET ");
+        run(&mut d, &mut pool, &mut stats, &mut h, 107, b"good/2 ");
+        run(&mut d, &mut pool, &mut stats, &mut h, 100, b"GET /x/evil/2 HTTP");
+        assert_eq!(&h.out[..], b"GET /x/good/2 HTTP");
+        assert_eq!(stats.tcp_overlap_conflicts, 4);
+        assert_eq!(pool.free_count(), 4);
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! the same code path as `tapbeat read`, get the documents back as JSON.
 
 pub mod es_server;
+pub mod hostile;
 pub mod redis_server;
 
 use std::path::{Path, PathBuf};

@@ -393,6 +393,12 @@ impl HttpParser {
         let cfg = &ctx.cfg.http;
         if name.eq_ignore_ascii_case(b"content-length") {
             side.content_length = parse_u64(value);
+            if side.content_length.is_none() {
+                // Unusable (not a number, or beyond 64 bits): the message
+                // is delimited some other way, which may not be the
+                // sender's; say so.
+                ctx.stats.parse_errors += 1;
+            }
         } else if name.eq_ignore_ascii_case(b"transfer-encoding") {
             side.chunked = has_token(value, b"chunked");
         } else if name.eq_ignore_ascii_case(b"connection") {
