@@ -532,13 +532,17 @@ impl<'a> Uplink<'a> {
         self.req_docs
     }
 
+    /// Drops the connection and waits a backoff before the next attempt.
+    /// A request on the wire counts as a failed send (it is sent again).
     fn fail(&mut self, now: Instant, stats: &mut ShellStats, sock: &mut tcp::Socket<'_>) {
+        if self.sent > 0 || self.awaiting.is_some() {
+            stats.send_failures = stats.send_failures.saturating_add(1);
+        }
         sock.abort();
         self.conn = Conn::Down { retry_at: now + self.backoff };
         self.backoff = (self.backoff * 2).min(self.cfg.backoff_max);
         self.sent = 0;
         self.awaiting = None;
-        stats.send_failures = stats.send_failures.saturating_add(1);
     }
 
     /// Drops the connection (the address was lost, DHCP lease expired).
@@ -622,6 +626,7 @@ impl<'a> Uplink<'a> {
                 }
                 Ok(None) | Err(_) if now >= since + self.cfg.reply_timeout => {
                     warn!("uplink: no reply in time");
+                    self.awaiting = Some((since, parser));
                     self.fail(now, stats, sock);
                     return;
                 }
@@ -629,13 +634,10 @@ impl<'a> Uplink<'a> {
             }
         }
         if sock.state() != tcp::State::Established {
-            // Closed or closing under us; a batch on the wire is resent.
-            if self.sent > 0 || self.awaiting.is_some() {
-                self.fail(now, stats, sock);
-            } else {
-                sock.abort();
-                self.conn = Conn::Down { retry_at: now };
-            }
+            // Closed or closing under us (the server went away): back off;
+            // a batch on the wire is sent again on the next connection.
+            warn!("uplink: connection lost");
+            self.fail(now, stats, sock);
             return;
         }
         if self.awaiting.is_some() {
@@ -708,6 +710,7 @@ impl<'a> Uplink<'a> {
             }
             Outcome::Garbage => {
                 warn!("uplink: unreadable reply");
+                stats.send_failures = stats.send_failures.saturating_add(1);
                 self.fail(now, stats, sock);
                 return;
             }
