@@ -283,7 +283,8 @@ impl CaptureClock {
     fn at(&self, now: Instant) -> Timestamp {
         match self.last {
             Some((ts, at)) => {
-                let idle = u64::try_from((now - at).total_micros()).unwrap_or(0);
+                // smoltcp's `Instant - Instant` is the absolute difference.
+                let idle = if now > at { (now - at).total_micros() } else { 0 };
                 Timestamp::from_micros(ts.as_micros().saturating_add(idle))
             }
             None => to_kernel(now),
@@ -347,10 +348,8 @@ impl<'a, M: MirrorPort, U: Device> Appliance<'a, M, U> {
         cfg.random_seed = uplink.random_seed;
         let mut iface = Interface::new(cfg, &mut uplink_dev, now);
         let mut sockets = SocketSet::new(&mut sockets[..]);
-        let tcp = sockets.add(tcp::Socket::new(
-            tcp::SocketBuffer::new(&mut tcp_rx[..]),
-            tcp::SocketBuffer::new(&mut tcp_tx[..]),
-        ));
+        let tcp = sockets
+            .add(tcp::Socket::new(tcp::SocketBuffer::new(&mut tcp_rx[..]), tcp::SocketBuffer::new(&mut tcp_tx[..])));
         let mut dhcp = None;
         match uplink.ip {
             IpConfig::Static { address, gateway } => {

@@ -78,7 +78,8 @@ impl<'a> PcapReplay<'a> {
         if file.len() < FILE_HEADER {
             return Err(PcapError::Truncated);
         }
-        let mut r = PcapReplay { file, pos: FILE_HEADER, big_endian, nanos, link: LinkType(0), frames: 0, truncated: false };
+        let mut r =
+            PcapReplay { file, pos: FILE_HEADER, big_endian, nanos, link: LinkType(0), frames: 0, truncated: false };
         r.link = LinkType(r.u32_at(20).unwrap_or(0) & 0x0fff_ffff);
         Ok(r)
     }

@@ -198,7 +198,7 @@ mod tests {
         assert_eq!(r.push(b"aaaaaa"), Pushed::Stored { dropped: 0 }); // 10 bytes
         assert_eq!(r.push(b"bbbbbb"), Pushed::Stored { dropped: 0 }); // 20
         assert_eq!(r.push(b"cccccc"), Pushed::Stored { dropped: 0 }); // 30
-        // 10 more do not fit at the end nor before head 0: drop "a", wrap.
+                                                                      // 10 more do not fit at the end nor before head 0: drop "a", wrap.
         assert_eq!(r.push(b"dddddd"), Pushed::Stored { dropped: 1 });
         let v: [&[u8]; 3] = [b"bbbbbb", b"cccccc", b"dddddd"];
         assert!(r.iter().eq(v.iter().copied()));

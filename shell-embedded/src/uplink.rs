@@ -457,9 +457,8 @@ fn parse_int(d: &[u8]) -> Option<usize> {
     if d.is_empty() || d.len() > 18 {
         return None;
     }
-    d.iter().try_fold(0usize, |n, &c| {
-        c.is_ascii_digit().then(|| n.checked_mul(10)?.checked_add(usize::from(c - b'0')))?
-    })
+    d.iter()
+        .try_fold(0usize, |n, &c| c.is_ascii_digit().then(|| n.checked_mul(10)?.checked_add(usize::from(c - b'0')))?)
 }
 
 // ---------------------------------------------------------------------------
@@ -666,7 +665,8 @@ impl<'a> Uplink<'a> {
 
     fn cut_batch(&mut self, ring: &mut DocRing<'_>, stats: &mut ShellStats, fallback_day: &[u8; 10]) {
         while !ring.is_empty() {
-            let (len, docs) = format_request(&self.cfg.target, ring, self.cfg.max_batch_docs.max(1), fallback_day, self.batch);
+            let (len, docs) =
+                format_request(&self.cfg.target, ring, self.cfg.max_batch_docs.max(1), fallback_day, self.batch);
             if docs == 0 {
                 // The front document alone does not fit a request.
                 ring.pop();
@@ -750,7 +750,8 @@ mod tests {
         let t = Target::Elasticsearch { host: "es:9200", index: "tb" };
         let (len, docs) = format_request(&t, &ring, 10, b"2020.01.02", &mut buf);
         assert_eq!(docs, 2);
-        let body = "{\"index\":{\"_index\":\"tb-2015.06.11\"}}\n{\"@timestamp\":\"2015-06-11T09:51:23.642Z\",\"a\":1}\n\
+        let body =
+            "{\"index\":{\"_index\":\"tb-2015.06.11\"}}\n{\"@timestamp\":\"2015-06-11T09:51:23.642Z\",\"a\":1}\n\
                     {\"index\":{\"_index\":\"tb-2020.01.02\"}}\n{\"x\":2}\n";
         let want = format!(
             "POST /_bulk HTTP/1.1\r\nHost: es:9200\r\nContent-Type: application/x-ndjson\r\nContent-Length: {}\r\n\r\n{body}",
@@ -804,11 +805,19 @@ mod tests {
             );
         }
         let cases: [(&[u8], Outcome, bool); 7] = [
-            (b"HTTP/1.1 200 OK\r\nContent-Length: 16\r\n\r\n{\"errors\":false}", Outcome::Accepted { item_errors: false }, false),
+            (
+                b"HTTP/1.1 200 OK\r\nContent-Length: 16\r\n\r\n{\"errors\":false}",
+                Outcome::Accepted { item_errors: false },
+                false,
+            ),
             (b"HTTP/1.1 429 Too Many Requests\r\nContent-Length: 2\r\n\r\n{}", Outcome::Retry, false),
             (b"HTTP/1.1 503 Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n", Outcome::Retry, true),
             (b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n", Outcome::Reject, false),
-            (b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 201 Created\r\n\r\n", Outcome::Accepted { item_errors: false }, true),
+            (
+                b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 201 Created\r\n\r\n",
+                Outcome::Accepted { item_errors: false },
+                true,
+            ),
             (b"SSH-2.0-OpenSSH\r\n", Outcome::Garbage, true),
             (b"HTTP/1.1 200 OK\r\nContent-Length: x\r\n\r\n", Outcome::Garbage, true),
         ];

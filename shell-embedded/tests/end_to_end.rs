@@ -74,11 +74,22 @@ impl<'s> Bridge<'s> {
         let mut socket = tcp::Socket::new(tcp::SocketBuffer::new(rx), tcp::SocketBuffer::new(tx));
         socket.listen(COLLECTOR_PORT).unwrap();
         let tcp = sockets.add(socket);
-        Bridge { iface, dev, sockets, tcp, upstream_addr, upstream: None, down: Vec::new(), sent: Vec::new(), accepted: 0 }
+        Bridge {
+            iface,
+            dev,
+            sockets,
+            tcp,
+            upstream_addr,
+            upstream: None,
+            down: Vec::new(),
+            sent: Vec::new(),
+            accepted: 0,
+        }
     }
 
     fn poll(&mut self, now: tapbeat_embedded::smoltcp::time::Instant) -> bool {
-        let mut busy = self.iface.poll(now, &mut self.dev, &mut self.sockets) != tapbeat_embedded::smoltcp::iface::PollResult::None;
+        let mut busy = self.iface.poll(now, &mut self.dev, &mut self.sockets)
+            != tapbeat_embedded::smoltcp::iface::PollResult::None;
         let s = self.sockets.get_mut::<tcp::Socket>(self.tcp);
         if !s.is_open() {
             self.upstream = None;
@@ -134,7 +145,8 @@ impl<'s> Bridge<'s> {
                 self.upstream = None;
             }
         }
-        busy |= self.iface.poll(now, &mut self.dev, &mut self.sockets) != tapbeat_embedded::smoltcp::iface::PollResult::None;
+        busy |= self.iface.poll(now, &mut self.dev, &mut self.sockets)
+            != tapbeat_embedded::smoltcp::iface::PollResult::None;
         busy
     }
 }
@@ -273,12 +285,8 @@ fn bulk_docs(mut bytes: &[u8]) -> Vec<(String, Vec<u8>)> {
         let head = std::str::from_utf8(&bytes[..head_end]).unwrap();
         assert!(head.starts_with("POST /_bulk HTTP/1.1\r\n"), "{head}");
         assert!(head.contains("\r\nContent-Type: application/x-ndjson\r\n"), "{head}");
-        let len: usize = head
-            .lines()
-            .find_map(|l| l.strip_prefix("Content-Length: "))
-            .expect("content-length")
-            .parse()
-            .unwrap();
+        let len: usize =
+            head.lines().find_map(|l| l.strip_prefix("Content-Length: ")).expect("content-length").parse().unwrap();
         let body = &bytes[head_end..head_end + len];
         assert!(body.ends_with(b"\n"));
         let lines: Vec<&[u8]> = body[..len - 1].split(|&c| c == b'\n').collect();

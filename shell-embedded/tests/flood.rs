@@ -189,7 +189,10 @@ fn flood_uses_exactly_the_static_budget_and_counts_every_loss() {
         connect_timeout: Duration::from_millis(500),
         ..UplinkConfig::new(
             HardwareAddress::Ethernet(EthernetAddress([2, 0, 0, 0, 0, 9])),
-            IpConfig::Static { address: IpCidr::new(IpAddress::Ipv4(Ipv4Address::new(192, 168, 7, 2)), 24), gateway: None },
+            IpConfig::Static {
+                address: IpCidr::new(IpAddress::Ipv4(Ipv4Address::new(192, 168, 7, 2)), 24),
+                gateway: None,
+            },
             IpEndpoint::new(IpAddress::Ipv4(Ipv4Address::new(192, 168, 7, 1)), 6379),
             Target::Redis { key: "flood" },
         )
@@ -245,5 +248,9 @@ fn flood_uses_exactly_the_static_budget_and_counts_every_loss() {
     // Every attempt but possibly the last (still pending) failed.
     assert!(s.connect_failures + 1 >= s.connect_attempts, "{s:?}");
     assert!(e.tcp_out_of_order + e.block_alloc_failures > 0, "{e:?}");
-    eprintln!("flood: {polls} polls, {} frames, 0 allocations; budget {} bytes; {st:?}", frames.len(), res_bytes + size_of_val(&*app));
+    eprintln!(
+        "flood: {polls} polls, {} frames, 0 allocations; budget {} bytes; {st:?}",
+        frames.len(),
+        res_bytes + size_of_val(&*app)
+    );
 }
