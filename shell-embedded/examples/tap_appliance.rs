@@ -65,10 +65,8 @@ fn main() {
     }
     let address = IpCidr::from_str(&args[2]).unwrap_or_else(|_| usage());
     let (ip, port) = args[3].rsplit_once(':').unwrap_or_else(|| usage());
-    let server = IpEndpoint::new(
-        IpAddress::from_str(ip).unwrap_or_else(|_| usage()),
-        port.parse().unwrap_or_else(|_| usage()),
-    );
+    let server =
+        IpEndpoint::new(IpAddress::from_str(ip).unwrap_or_else(|_| usage()), port.parse().unwrap_or_else(|_| usage()));
     // The strings live as long as the appliance: for ever.
     let name: &'static str = Box::leak(args[5].clone().into_boxed_str());
     let host: &'static str = Box::leak(args[3].clone().into_boxed_str());
@@ -88,8 +86,8 @@ fn main() {
     );
     let res = RES.init_with(Res::new);
     println!("memory budget: {} bytes", Res::memory_budget::<MirrorTap, TunTapInterface>());
-    let mut app = Appliance::new(res, mirror, uplink_dev, DocSettings::default(), up, Instant::now())
-        .expect("uplink medium");
+    let mut app =
+        Appliance::new(res, mirror, uplink_dev, DocSettings::default(), up, Instant::now()).expect("uplink medium");
 
     let mut last_report = Instant::now();
     loop {
