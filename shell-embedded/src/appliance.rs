@@ -228,12 +228,19 @@ pub enum SetupError {
     /// The uplink's hardware address is not of the uplink device's medium
     /// (an Ethernet address on a medium-ip device, or the reverse).
     MediumMismatch,
+    /// The Elasticsearch `host` is longer than [`MAX_HOST`] bytes (the
+    /// request head must fit its reserved space).
+    HostTooLong,
 }
+
+/// Longest Elasticsearch `Host` value accepted.
+pub const MAX_HOST: usize = crate::uplink::MAX_HOST;
 
 impl core::fmt::Display for SetupError {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.write_str(match self {
             SetupError::MediumMismatch => "uplink hardware address does not match the uplink device's medium",
+            SetupError::HostTooLong => "Elasticsearch host name too long",
         })
     }
 }
@@ -341,6 +348,11 @@ impl<'a, M: MirrorPort, U: Device> Appliance<'a, M, U> {
         );
         if !medium_ok {
             return Err(SetupError::MediumMismatch);
+        }
+        if let crate::uplink::Target::Elasticsearch { host, .. } = uplink.target {
+            if host.len() > MAX_HOST {
+                return Err(SetupError::HostTooLong);
+            }
         }
         let Resources { engine, sockets, ring, batch, doc, tcp_rx, tcp_tx } = res;
 

@@ -168,6 +168,10 @@ pub fn doc_day(doc: &[u8]) -> Option<[u8; 10]> {
 /// written once the body's size is known.
 const HEAD_ROOM: usize = 256;
 
+/// Longest Elasticsearch `Host` value: the HTTP head (request line, host,
+/// content type, a 20-digit length) must fit [`HEAD_ROOM`].
+pub const MAX_HOST: usize = 128;
+
 /// Formats as many documents from the front of `ring` as fit (at most
 /// `max_docs`) into one request in `buf`. Returns `(request length,
 /// documents)`; `(0, 0)` when nothing fits (the caller drops an oversize
@@ -758,6 +762,18 @@ mod tests {
             body.len()
         );
         assert_eq!(core::str::from_utf8(&buf[..len]).unwrap(), want);
+    }
+
+    #[test]
+    fn longest_host_fits_the_head() {
+        let mut rb = [0u8; 64];
+        let ring = ring_with(&mut rb, &[b"{}"]);
+        let host = "h".repeat(MAX_HOST);
+        let t = Target::Elasticsearch { host: &host, index: "i" };
+        let mut buf = [0u8; 1024];
+        let (len, docs) = format_request(&t, &ring, 1, b"2020.01.02", &mut buf);
+        assert_eq!(docs, 1);
+        assert!(buf[..len].ends_with(b"\r\n\r\n{\"index\":{\"_index\":\"i-2020.01.02\"}}\n{}\n"));
     }
 
     #[test]
