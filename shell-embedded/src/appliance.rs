@@ -187,8 +187,6 @@ pub struct ShellStats {
     pub batches_sent: u64,
     /// Accepted `_bulk` requests whose reply reported per-item errors.
     pub bulk_item_errors: u64,
-    /// Documents in batches refused for good (HTTP 4xx other than 408/429).
-    pub docs_rejected: u64,
     /// Failed requests: refusals, lost connections, timeouts, bad replies.
     pub send_failures: u64,
     /// Connection attempts.

@@ -14,10 +14,10 @@
 //!   per document an action line `{"index":{"_index":"INDEX-YYYY.MM.DD"}}`
 //!   (the day of the document's `@timestamp`) and the document line. A 2xx
 //!   status accepts the batch (a body with `"errors":true` is counted in
-//!   [`ShellStats::bulk_item_errors`](crate::ShellStats)); 408, 429 and 5xx
-//!   are retried; any other status rejects the batch for good (a request
-//!   Elasticsearch refuses would be refused forever) and counts its
-//!   documents in `docs_rejected`.
+//!   [`ShellStats::bulk_item_errors`](crate::ShellStats)); any other status
+//!   is retried after a backoff, as the std shell retries a failed request
+//!   (a 401 or 403 is fixed by the operator, and the batch must still be
+//!   there then; meanwhile the ring drops and counts its oldest documents).
 //! * Redis: `RPUSH key doc…` as one RESP array; an integer reply accepts the
 //!   batch, an error reply (`-ERR…`, e.g. `-LOADING`, `-OOM`) is retried.
 //!
@@ -265,10 +265,9 @@ pub enum Outcome {
         /// The `_bulk` reply said `"errors":true`.
         item_errors: bool,
     },
-    /// Refused for now (429, 5xx, a Redis error reply): send again later.
+    /// Refused (any HTTP status but 2xx, a Redis error reply): send again
+    /// later.
     Retry,
-    /// Refused for good (4xx other than 408/429): drop the batch, counted.
-    Reject,
     /// Not a reply of the expected protocol: reconnect.
     Garbage,
 }
@@ -441,8 +440,7 @@ impl ReplyParser {
     fn http_done(&self) -> Reply {
         let outcome = match self.status.unwrap_or(0) {
             200..=299 => Outcome::Accepted { item_errors: self.item_errors },
-            408 | 429 | 500..=599 => Outcome::Retry,
-            400..=499 => Outcome::Reject,
+            300..=599 => Outcome::Retry,
             _ => Outcome::Garbage,
         };
         Reply { outcome, close: self.close || outcome == Outcome::Garbage }
@@ -699,12 +697,6 @@ impl<'a> Uplink<'a> {
                 self.clear_batch();
                 self.backoff = self.cfg.backoff_min;
             }
-            Outcome::Reject => {
-                warn!("uplink: batch of {} documents rejected", docs);
-                stats.docs_rejected = stats.docs_rejected.saturating_add(docs);
-                stats.send_failures = stats.send_failures.saturating_add(1);
-                self.clear_batch();
-            }
             Outcome::Retry => {
                 warn!("uplink: batch refused; retry in {} ms", self.backoff.total_millis());
                 stats.send_failures = stats.send_failures.saturating_add(1);
@@ -828,7 +820,7 @@ mod tests {
             ),
             (b"HTTP/1.1 429 Too Many Requests\r\nContent-Length: 2\r\n\r\n{}", Outcome::Retry, false),
             (b"HTTP/1.1 503 Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n", Outcome::Retry, true),
-            (b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n", Outcome::Reject, false),
+            (b"HTTP/1.1 401 Unauthorized\r\nContent-Length: 0\r\n\r\n", Outcome::Retry, false),
             (
                 b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 201 Created\r\n\r\n",
                 Outcome::Accepted { item_errors: false },
