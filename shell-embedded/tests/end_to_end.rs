@@ -14,7 +14,8 @@
 //! retransmission timers) through smoltcp to a real server, and everything
 //! stays in this process and on loopback. The bridge also keeps a copy of
 //! every byte the appliance sent, so the `_bulk` bodies can be checked byte
-//! for byte (the bulk-API test server stores parsed documents).
+//! for byte (the bulk-API test server stores parsed documents). For the
+//! DHCP test the link is Ethernet and the bridge also answers DHCP.
 
 mod common;
 
@@ -25,12 +26,15 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::{free_port, pipe, smol_now, tmp, PipeEnd, Redis};
+use common::{free_port, pipe_of, smol_now, tmp, PipeEnd, Redis};
 use serde_json::Value;
 use tapbeat_core::{Protocol, Stats};
 use tapbeat_embedded::smoltcp::iface::{Config as IfaceConfig, Interface, SocketHandle, SocketSet, SocketStorage};
-use tapbeat_embedded::smoltcp::socket::tcp;
-use tapbeat_embedded::smoltcp::wire::{HardwareAddress, IpAddress, IpCidr, IpEndpoint, Ipv4Address};
+use tapbeat_embedded::smoltcp::phy::{Device, Medium};
+use tapbeat_embedded::smoltcp::socket::{tcp, udp};
+use tapbeat_embedded::smoltcp::wire::{
+    DhcpMessageType, DhcpPacket, DhcpRepr, EthernetAddress, HardwareAddress, IpAddress, IpCidr, IpEndpoint, Ipv4Address,
+};
 use tapbeat_embedded::{Appliance, ApplianceStats, DocSettings, IpConfig, PcapReplay, Resources, Target, UplinkConfig};
 use tapbeat_tests::es_server::{EsServer, State};
 use tapbeat_tests::{pcaps, settings_for};
@@ -58,6 +62,10 @@ struct Bridge<'s> {
     sent: Vec<u8>,
     /// Connections accepted.
     accepted: usize,
+    /// A DHCP server's UDP socket (port 67), when the link runs DHCP.
+    dhcp: Option<SocketHandle>,
+    /// DHCP replies sent.
+    dhcp_replies: usize,
 }
 
 impl<'s> Bridge<'s> {
@@ -68,7 +76,11 @@ impl<'s> Bridge<'s> {
         tx: &'s mut [u8],
         upstream_addr: SocketAddr,
     ) -> Self {
-        let mut iface = Interface::new(IfaceConfig::new(HardwareAddress::Ip), &mut dev, smol_now(Instant::now()));
+        let hw = match dev.capabilities().medium {
+            Medium::Ethernet => HardwareAddress::Ethernet(EthernetAddress([2, 0, 0, 0, 0, 1])),
+            _ => HardwareAddress::Ip,
+        };
+        let mut iface = Interface::new(IfaceConfig::new(hw), &mut dev, smol_now(Instant::now()));
         iface.update_ip_addrs(|a| a.push(IpCidr::new(IpAddress::Ipv4(COLLECTOR), 24)).unwrap());
         let mut sockets = SocketSet::new(storage);
         let mut socket = tcp::Socket::new(tcp::SocketBuffer::new(rx), tcp::SocketBuffer::new(tx));
@@ -84,12 +96,67 @@ impl<'s> Bridge<'s> {
             down: Vec::new(),
             sent: Vec::new(),
             accepted: 0,
+            dhcp: None,
+            dhcp_replies: 0,
+        }
+    }
+
+    /// Also serves DHCP: offers and acknowledges `APPLIANCE`/24 to whoever
+    /// asks (the smallest server the appliance's DHCP client accepts).
+    fn serve_dhcp(&mut self, meta: &'s mut [udp::PacketMetadata], rx: &'s mut [u8], tx: &'s mut [u8]) {
+        let (m_rx, m_tx) = meta.split_at_mut(4);
+        let (p_rx, p_tx) = (udp::PacketBuffer::new(m_rx, rx), udp::PacketBuffer::new(m_tx, tx));
+        let mut sock = udp::Socket::new(p_rx, p_tx);
+        sock.bind(67).unwrap();
+        self.dhcp = Some(self.sockets.add(sock));
+    }
+
+    fn dhcp_step(&mut self) {
+        let Some(h) = self.dhcp else { return };
+        let sock = self.sockets.get_mut::<udp::Socket>(h);
+        let mut buf = [0u8; 1500];
+        while let Ok((n, _)) = sock.recv_slice(&mut buf) {
+            let Ok(pkt) = DhcpPacket::new_checked(&buf[..n]) else { continue };
+            let Ok(req) = DhcpRepr::parse(&pkt) else { continue };
+            let message_type = match req.message_type {
+                DhcpMessageType::Discover => DhcpMessageType::Offer,
+                DhcpMessageType::Request => DhcpMessageType::Ack,
+                _ => continue,
+            };
+            let reply = DhcpRepr {
+                message_type,
+                transaction_id: req.transaction_id,
+                secs: 0,
+                client_hardware_address: req.client_hardware_address,
+                client_ip: Ipv4Address::UNSPECIFIED,
+                your_ip: APPLIANCE,
+                server_ip: COLLECTOR,
+                router: None,
+                subnet_mask: Some(Ipv4Address::new(255, 255, 255, 0)),
+                relay_agent_ip: Ipv4Address::UNSPECIFIED,
+                broadcast: false,
+                requested_ip: None,
+                client_identifier: None,
+                server_identifier: Some(COLLECTOR),
+                parameter_request_list: None,
+                dns_servers: None,
+                max_size: None,
+                lease_duration: Some(3600),
+                renew_duration: None,
+                rebind_duration: None,
+                additional_options: &[],
+            };
+            let mut out = vec![0u8; reply.buffer_len()];
+            reply.emit(&mut DhcpPacket::new_unchecked(&mut out[..])).unwrap();
+            sock.send_slice(&out, IpEndpoint::new(IpAddress::Ipv4(Ipv4Address::BROADCAST), 68)).unwrap();
+            self.dhcp_replies += 1;
         }
     }
 
     fn poll(&mut self, now: tapbeat_embedded::smoltcp::time::Instant) -> bool {
         let mut busy = self.iface.poll(now, &mut self.dev, &mut self.sockets)
             != tapbeat_embedded::smoltcp::iface::PollResult::None;
+        self.dhcp_step();
         let s = self.sockets.get_mut::<tcp::Socket>(self.tcp);
         if !s.is_open() {
             self.upstream = None;
@@ -206,6 +273,26 @@ fn replay(
     target: Target<'static>,
     server: SocketAddr,
     tune: impl FnOnce(&mut UplinkConfig),
+    hook: impl FnMut(&ApplianceStats),
+) -> (ApplianceStats, Vec<u8>, usize) {
+    replay_over(Link::IpStatic, case, target, server, tune, hook)
+}
+
+/// The uplink's link and addressing.
+#[derive(Clone, Copy, PartialEq)]
+enum Link {
+    /// Medium-ip, static address.
+    IpStatic,
+    /// Ethernet (ARP), address from the bridge's DHCP server.
+    EthernetDhcp,
+}
+
+fn replay_over(
+    link: Link,
+    case: &Case,
+    target: Target<'static>,
+    server: SocketAddr,
+    tune: impl FnOnce(&mut UplinkConfig),
     mut hook: impl FnMut(&ApplianceStats),
 ) -> (ApplianceStats, Vec<u8>, usize) {
     let file = std::fs::read(case.path()).unwrap();
@@ -214,13 +301,15 @@ fn replay(
     let res: &'static mut Res = Box::leak(Box::new(Res::new()));
     let settings = case.settings();
     let docs = DocSettings { engine: settings.core.clone(), schema: settings.schema, shipper: "", tags: &[] };
-    let (app_end, bridge_end) = pipe();
-    let mut up = UplinkConfig::new(
-        HardwareAddress::Ip,
-        IpConfig::Static { address: IpCidr::new(IpAddress::Ipv4(APPLIANCE), 24), gateway: None },
-        IpEndpoint::new(IpAddress::Ipv4(COLLECTOR), COLLECTOR_PORT),
-        target,
-    );
+    let (app_end, bridge_end) = pipe_of(if link == Link::IpStatic { Medium::Ip } else { Medium::Ethernet });
+    let (hw, ip) = match link {
+        Link::IpStatic => (
+            HardwareAddress::Ip,
+            IpConfig::Static { address: IpCidr::new(IpAddress::Ipv4(APPLIANCE), 24), gateway: None },
+        ),
+        Link::EthernetDhcp => (HardwareAddress::Ethernet(EthernetAddress([2, 0, 0, 0, 0, 2])), IpConfig::Dhcp),
+    };
+    let mut up = UplinkConfig::new(hw, ip, IpEndpoint::new(IpAddress::Ipv4(COLLECTOR), COLLECTOR_PORT), target);
     up.max_batch_docs = 16;
     up.backoff_min = tapbeat_embedded::smoltcp::time::Duration::from_millis(20);
     tune(&mut up);
@@ -228,9 +317,14 @@ fn replay(
     let mirror = PcapReplay::new(file).unwrap();
     let mut app = Appliance::new(res, mirror, app_end, docs, up, smol_now(start)).unwrap();
 
-    let mut storage = [SocketStorage::EMPTY];
+    let mut storage = [SocketStorage::EMPTY, SocketStorage::EMPTY];
     let (mut rx, mut tx) = (vec![0u8; 64 * 1024], vec![0u8; 64 * 1024]);
+    let mut meta = [udp::PacketMetadata::EMPTY; 8];
+    let (mut urx, mut utx) = (vec![0u8; 4096], vec![0u8; 4096]);
     let mut bridge = Bridge::new(bridge_end, &mut storage, &mut rx, &mut tx, server);
+    if link == Link::EthernetDhcp {
+        bridge.serve_dhcp(&mut meta, &mut urx, &mut utx);
+    }
     while !app.is_drained() {
         assert!(start.elapsed() < Duration::from_secs(60), "{}: not delivered in time: {:?}", case.file, app.stats());
         let now = smol_now(start);
@@ -241,6 +335,9 @@ fn replay(
         }
     }
     assert!(!app.mirror().truncated());
+    if link == Link::EthernetDhcp {
+        assert!(bridge.dhcp_replies >= 2, "offer and ack");
+    }
     (app.stats(), bridge.sent, bridge.accepted)
 }
 
@@ -380,5 +477,28 @@ fn redis_down_at_start_then_restarted_midway_loses_nothing() {
         let missing = expected.iter().filter(|w| !it.any(|g| g == *w)).count();
         assert_eq!(missing, 0, "{st:?}");
         assert!(got.len() <= expected.len() + 1, "{} documents", got.len());
+    });
+}
+
+#[test]
+fn ethernet_uplink_with_dhcp_delivers_byte_for_byte() {
+    big_stack(|| {
+        let redis = Redis::start(free_port(), &tmp("e2e-dhcp"));
+        for case in &CASES[..2] {
+            let (expected, read_stats) = case.expected();
+            let (st, _, _) = replay_over(
+                Link::EthernetDhcp,
+                case,
+                Target::Redis { key: "tbd" },
+                SocketAddr::from(([127, 0, 0, 1], redis.port)),
+                |_| {},
+                |_| {},
+            );
+            check_counters(case, &st, &expected, &read_stats);
+            assert_eq!(st.shell.dhcp_leases, 1, "{st:?}");
+            assert_eq!(redis.list("tbd"), expected, "{}: byte for byte", case.file);
+            let mut c = redis.client().get_connection().unwrap();
+            let _: () = redis::cmd("DEL").arg("tbd").query(&mut c).unwrap();
+        }
     });
 }

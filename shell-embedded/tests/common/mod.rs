@@ -21,12 +21,18 @@ type Queue = Rc<RefCell<VecDeque<Vec<u8>>>>;
 pub struct PipeEnd {
     rx: Queue,
     tx: Queue,
+    medium: Medium,
 }
 
-/// A link: two ends.
+/// An IP link (medium-ip): two ends.
 pub fn pipe() -> (PipeEnd, PipeEnd) {
+    pipe_of(Medium::Ip)
+}
+
+/// A link of `medium` (Ethernet: a cable between two ports): two ends.
+pub fn pipe_of(medium: Medium) -> (PipeEnd, PipeEnd) {
     let (a, b) = (Queue::default(), Queue::default());
-    (PipeEnd { rx: a.clone(), tx: b.clone() }, PipeEnd { rx: b, tx: a })
+    (PipeEnd { rx: a.clone(), tx: b.clone(), medium }, PipeEnd { rx: b, tx: a, medium })
 }
 
 /// Receive token: one packet.
@@ -64,8 +70,8 @@ impl Device for PipeEnd {
 
     fn capabilities(&self) -> DeviceCapabilities {
         let mut c = DeviceCapabilities::default();
-        c.medium = Medium::Ip;
-        c.max_transmission_unit = 1500;
+        c.medium = self.medium;
+        c.max_transmission_unit = if self.medium == Medium::Ethernet { 1514 } else { 1500 };
         c
     }
 }
