@@ -177,8 +177,12 @@ impl Default for DocSettings<'_> {
 pub struct ShellStats {
     /// Documents serialised into the ring.
     pub docs_queued: u64,
-    /// Documents larger than the JSON buffer or a whole request: skipped.
+    /// Documents larger than the JSON buffer or the ring: never queued.
     pub docs_oversize: u64,
+    /// Queued documents too large for one uplink request (the batch
+    /// buffer): dropped. With these, `docs_queued` = `ring_docs` +
+    /// `ring_dropped` + `request_oversize` + `docs_sent` + `in_flight`.
+    pub request_oversize: u64,
     /// Oldest documents dropped because the ring was full.
     pub ring_dropped: u64,
     /// Documents the server accepted.

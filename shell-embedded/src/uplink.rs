@@ -672,7 +672,7 @@ impl<'a> Uplink<'a> {
             if docs == 0 {
                 // The front document alone does not fit a request.
                 ring.pop();
-                stats.docs_oversize = stats.docs_oversize.saturating_add(1);
+                stats.request_oversize = stats.request_oversize.saturating_add(1);
                 continue;
             }
             for _ in 0..docs {

@@ -352,7 +352,7 @@ fn check_counters(case: &Case, st: &ApplianceStats, expected: &[Vec<u8>], read_s
     let n = expected.len() as u64;
     assert_eq!(st.shell.docs_queued, n, "{}", case.file);
     assert_eq!(st.shell.docs_sent, n, "{}", case.file);
-    assert_eq!((st.shell.ring_dropped, st.shell.docs_oversize), (0, 0), "{}", case.file);
+    assert_eq!((st.shell.ring_dropped, st.shell.docs_oversize, st.shell.request_oversize), (0, 0, 0), "{}", case.file);
     assert_eq!(st.shell.batches_sent, n.div_ceil(16), "{}: batches of 16", case.file);
     assert_eq!((st.ring_docs, st.in_flight), (0, 0));
 }
