@@ -7,7 +7,7 @@
 //! until the server accepted it: a refused, failed or unanswered batch is
 //! sent again after a backoff, on a new connection when the old one broke
 //! (at-least-once delivery). Time comes only from the `now` given to
-//! [`Uplink::step`].
+//! [`Appliance::poll`](crate::Appliance::poll).
 //!
 //! Formats follow the std shell's outputs:
 //! * Elasticsearch: `POST /_bulk` with `Content-Type: application/x-ndjson`;
@@ -169,7 +169,7 @@ pub fn doc_day(doc: &[u8]) -> Option<[u8; 10]> {
 const HEAD_ROOM: usize = 256;
 
 /// Longest Elasticsearch `Host` value: the HTTP head (request line, host,
-/// content type, a 20-digit length) must fit [`HEAD_ROOM`].
+/// content type, a 20-digit length) must fit the 256 bytes reserved for it.
 pub const MAX_HOST: usize = 128;
 
 /// Formats as many documents from the front of `ring` as fit (at most
