@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Proves that tapbeat-core links into a freestanding binary: no std, no
+# Proves that tapbeat-core and tapbeat-embedded link into a freestanding binary: no std, no
 # alloc, no libc, no start files, no dynamic loader. Builds nostd-check (its
 # own workspace, panic = "abort"), runs it (it feeds the kernel one HTTP
-# exchange and checks the JSON), and inspects the ELF.
+# exchange and checks the JSON, then runs a static appliance over the same
+# exchange), and inspects the ELF.
 #
 # Usage: nostd-check/run.sh   (from any directory)
 # Prints `nostd-check: ok (N bytes)` on success; exits non-zero with a reason
@@ -30,10 +31,11 @@ cd "$root"
 cp Cargo.lock nostd-check/Cargo.lock
 
 cargo build --quiet --release --manifest-path nostd-check/Cargo.toml --target-dir "$target_dir" ||
-    fail "build failed: tapbeat-core (or a dependency) does not link freestanding; look for std/alloc/libc use above"
+    fail "build failed: tapbeat-core or tapbeat-embedded (or a dependency) does not link freestanding; look for std/alloc/libc use above"
 [[ -x "$bin" ]] || fail "binary not found at $bin"
 
-# Run it: 0 = exactly one transaction, JSON starting with {"@timestamp".
+# Run it: 0 = exactly one transaction, JSON starting with {"@timestamp",
+# and the appliance queued it and tried its uplink.
 rc=0
 "$bin" || rc=$?
 [[ $rc -eq 0 ]] || fail "$bin exited with status $rc (1 = wrong transactions/JSON, 101 = panic)"
@@ -53,6 +55,7 @@ undefined=$(nm -u "$bin")
 symbols=$(nm -C "$bin")
 grep -q ' T _start$' <<<"$symbols" || fail "no symbol table (stripped?): cannot check for std"
 grep -q 'tapbeat_core::' <<<"$symbols" || fail "no tapbeat_core symbols: the kernel was not linked in"
+grep -q 'tapbeat_embedded::' <<<"$symbols" || fail "no tapbeat_embedded symbols: the appliance shell was not linked in"
 std_syms=$(grep -E '(^|[^A-Za-z0-9_:])(std|alloc)::' <<<"$symbols" || true)
 [[ -z "$std_syms" ]] || fail "std/alloc symbols in the binary:
 $(head -n 20 <<<"$std_syms")"

@@ -5,14 +5,15 @@
 //! `alloc`, this fails to build (duplicate `panic_impl`, missing allocator)
 //! or to link (undefined libc symbols).
 //!
-//! Exit status: 0 when exactly one transaction came out and its JSON starts
-//! with `{"@timestamp"`, 1 otherwise (with a reason on stderr), 101 on panic.
+//! Exit status: 0 when exactly one transaction came out, its JSON starts
+//! with `{"@timestamp"` and the appliance queued it, 1 otherwise (with a reason on stderr), 101 on panic.
 //! See `run.sh`.
 #![no_std]
 #![no_main]
 // `unsafe` lives in `rt` only (which allows it); everything else is safe.
 #![deny(unsafe_code)]
 
+mod appliance;
 mod rt;
 
 use core::hint::black_box;
@@ -131,8 +132,16 @@ struct Seen {
     json_ok: bool,
 }
 
-/// The check; returns the process exit status.
+/// Both checks; returns the process exit status.
 fn run() -> i32 {
+    match kernel() {
+        0 => appliance::run(),
+        fail => fail,
+    }
+}
+
+/// The kernel alone; returns the process exit status.
+fn kernel() -> i32 {
     let Some(slot) = MEM.take() else {
         rt::eprint(b"nostd-check: storage already taken\n");
         return 1;
