@@ -37,9 +37,12 @@ totals=$(awk '/^test result:/ { p += $4; f += $6 } END { printf "tests: %d passe
 echo "$totals"
 
 if [ -x nostd-check/run.sh ]; then
-  echo "== no_std: tapbeat-core links into a freestanding binary"
+  echo "== no_std: tapbeat-core and tapbeat-embedded link into a freestanding binary"
   nostd-check/run.sh
 fi
+
+echo "== tapbeat-embedded with defmt (library; firmware links the defmt transport)"
+cargo clippy -p tapbeat-embedded --features defmt --locked -- -D warnings
 
 echo "== fuzz: every target, bounded (FUZZ_SECONDS=${FUZZ_SECONDS:-20}, FUZZ_SECONDS_SMALL=${FUZZ_SECONDS_SMALL:-6} each)"
 fuzz/run.sh
