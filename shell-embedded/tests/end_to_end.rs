@@ -26,7 +26,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::{free_port, pipe_of, smol_now, tmp, PipeEnd, Redis};
+use common::{client, free_port, list, pipe_of, smol_now, tmp, PipeEnd, RedisServer};
 use serde_json::Value;
 use tapbeat_core::{Protocol, Stats};
 use tapbeat_embedded::smoltcp::iface::{Config as IfaceConfig, Interface, SocketHandle, SocketSet, SocketStorage};
@@ -360,7 +360,7 @@ fn check_counters(case: &Case, st: &ApplianceStats, expected: &[Vec<u8>], read_s
 #[test]
 fn redis_list_receives_what_tapbeat_read_prints() {
     big_stack(|| {
-        let redis = Redis::start(free_port(), &tmp("e2e-redis"));
+        let redis = RedisServer::start(free_port(), &tmp("e2e-redis"), &[]);
         for (i, case) in CASES.iter().enumerate() {
             let (expected, read_stats) = case.expected();
             let key: &'static str = Box::leak(format!("tb-{i}").into_boxed_str());
@@ -369,7 +369,7 @@ fn redis_list_receives_what_tapbeat_read_prints() {
             check_counters(case, &st, &expected, &read_stats);
             assert_eq!(st.shell.send_failures, 0);
             assert_eq!((st.shell.connects, st.shell.reconnects), (1, 0));
-            assert_eq!(redis.list(key), expected, "{}: byte for byte", case.file);
+            assert_eq!(list(&redis, key), expected, "{}: byte for byte", case.file);
         }
     });
 }
@@ -441,7 +441,7 @@ fn redis_down_at_start_then_restarted_midway_loses_nothing() {
         let (expected, _) = case.expected();
         let port = free_port();
         let dir = tmp("e2e-restart");
-        let mut redis: Option<Redis> = None;
+        let mut redis: Option<RedisServer> = None;
         let mut queued_while_down = 0;
         let mut restarted = false;
         let (st, _, accepted) = replay(
@@ -454,13 +454,13 @@ fn redis_down_at_start_then_restarted_midway_loses_nothing() {
                 // Down at first: connections fail, documents wait in the ring.
                 if redis.is_none() && st.shell.connect_attempts >= 3 {
                     queued_while_down = st.ring_docs;
-                    redis = Some(Redis::start(port, &dir));
+                    redis = Some(RedisServer::start(port, &dir, &[]));
                 }
                 // Killed and restarted while documents are flowing.
                 if !restarted && st.shell.docs_sent >= 20 {
                     restarted = true;
                     let dir = redis.take().unwrap().stop();
-                    redis = Some(Redis::start(port, &dir));
+                    redis = Some(RedisServer::start(port, &dir, &[]));
                 }
             },
         );
@@ -472,7 +472,7 @@ fn redis_down_at_start_then_restarted_midway_loses_nothing() {
         assert!(accepted >= 2);
         // At-least-once: every document, in order; a request in flight when
         // the server died may arrive twice.
-        let got = redis.unwrap().list("tbr");
+        let got = list(&redis.unwrap(), "tbr");
         let mut it = got.iter();
         let missing = expected.iter().filter(|w| !it.any(|g| g == *w)).count();
         assert_eq!(missing, 0, "{st:?}");
@@ -483,7 +483,7 @@ fn redis_down_at_start_then_restarted_midway_loses_nothing() {
 #[test]
 fn ethernet_uplink_with_dhcp_delivers_byte_for_byte() {
     big_stack(|| {
-        let redis = Redis::start(free_port(), &tmp("e2e-dhcp"));
+        let redis = RedisServer::start(free_port(), &tmp("e2e-dhcp"), &[]);
         for case in &CASES[..2] {
             let (expected, read_stats) = case.expected();
             let (st, _, _) = replay_over(
@@ -496,8 +496,8 @@ fn ethernet_uplink_with_dhcp_delivers_byte_for_byte() {
             );
             check_counters(case, &st, &expected, &read_stats);
             assert_eq!(st.shell.dhcp_leases, 1, "{st:?}");
-            assert_eq!(redis.list("tbd"), expected, "{}: byte for byte", case.file);
-            let mut c = redis.client().get_connection().unwrap();
+            assert_eq!(list(&redis, "tbd"), expected, "{}: byte for byte", case.file);
+            let mut c = client(&redis).get_connection().unwrap();
             let _: () = redis::cmd("DEL").arg("tbd").query(&mut c).unwrap();
         }
     });

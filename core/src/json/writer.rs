@@ -473,6 +473,15 @@ impl ser::SerializeStruct for Compound<'_, '_> {
     }
 }
 
+/// Methods of a serializer that refuse values of these types.
+macro_rules! refuse_scalars {
+    ($($name:ident: $ty:ty),* $(,)?) => {
+        $(fn $name(self, _v: $ty) -> Result<(), Error> {
+            Err(Error::Unsupported)
+        })*
+    };
+}
+
 /// Object keys: strings only (what JSON allows).
 struct KeySerializer<'a, 'b>(&'a mut Writer<'b>);
 
@@ -499,45 +508,21 @@ impl ser::Serializer for KeySerializer<'_, '_> {
     fn serialize_newtype_struct<T: Serialize + ?Sized>(self, _name: &'static str, value: &T) -> Result<(), Error> {
         value.serialize(self)
     }
-    fn serialize_bool(self, _v: bool) -> Result<(), Error> {
-        Err(Error::Unsupported)
-    }
-    fn serialize_i8(self, _v: i8) -> Result<(), Error> {
-        Err(Error::Unsupported)
-    }
-    fn serialize_i16(self, _v: i16) -> Result<(), Error> {
-        Err(Error::Unsupported)
-    }
-    fn serialize_i32(self, _v: i32) -> Result<(), Error> {
-        Err(Error::Unsupported)
-    }
-    fn serialize_i64(self, _v: i64) -> Result<(), Error> {
-        Err(Error::Unsupported)
-    }
-    fn serialize_u8(self, _v: u8) -> Result<(), Error> {
-        Err(Error::Unsupported)
-    }
-    fn serialize_u16(self, _v: u16) -> Result<(), Error> {
-        Err(Error::Unsupported)
-    }
-    fn serialize_u32(self, _v: u32) -> Result<(), Error> {
-        Err(Error::Unsupported)
-    }
-    fn serialize_u64(self, _v: u64) -> Result<(), Error> {
-        Err(Error::Unsupported)
-    }
-    fn serialize_f32(self, _v: f32) -> Result<(), Error> {
-        Err(Error::Unsupported)
-    }
-    fn serialize_f64(self, _v: f64) -> Result<(), Error> {
-        Err(Error::Unsupported)
-    }
-    fn serialize_char(self, _v: char) -> Result<(), Error> {
-        Err(Error::Unsupported)
-    }
-    fn serialize_bytes(self, _v: &[u8]) -> Result<(), Error> {
-        Err(Error::Unsupported)
-    }
+    refuse_scalars!(
+        serialize_bool: bool,
+        serialize_i8: i8,
+        serialize_i16: i16,
+        serialize_i32: i32,
+        serialize_i64: i64,
+        serialize_u8: u8,
+        serialize_u16: u16,
+        serialize_u32: u32,
+        serialize_u64: u64,
+        serialize_f32: f32,
+        serialize_f64: f64,
+        serialize_char: char,
+        serialize_bytes: &[u8],
+    );
     fn serialize_none(self) -> Result<(), Error> {
         Err(Error::Unsupported)
     }

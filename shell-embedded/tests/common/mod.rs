@@ -5,11 +5,9 @@
 
 use std::cell::RefCell;
 use std::collections::VecDeque;
-use std::net::TcpListener;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::PathBuf;
 use std::rc::Rc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use tapbeat_embedded::smoltcp::phy::{self, Device, DeviceCapabilities, Medium};
 use tapbeat_embedded::smoltcp::time::Instant as SmolInstant;
@@ -76,67 +74,17 @@ impl Device for PipeEnd {
     }
 }
 
-/// A `redis-server` on 127.0.0.1:`port`, killed on drop.
-pub struct Redis {
-    child: Child,
-    /// Its port.
-    pub port: u16,
-    dir: PathBuf,
+pub use tapbeat_tests::redis_server::{free_port, RedisServer};
+
+/// A client of `server`.
+pub fn client(server: &RedisServer) -> redis::Client {
+    redis::Client::open(server.url()).unwrap()
 }
 
-impl Redis {
-    /// Starts one keeping its data (append-only file) in `dir`.
-    pub fn start(port: u16, dir: &Path) -> Redis {
-        std::fs::create_dir_all(dir).unwrap();
-        let child = Command::new("redis-server")
-            .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", ""])
-            .args(["--appendonly", "yes", "--appendfsync", "always", "--dir"])
-            .arg(dir)
-            .stdout(Stdio::null())
-            .spawn()
-            .expect("redis-server must be installed (scripts/test.sh installs it)");
-        let r = Redis { child, port, dir: dir.to_path_buf() };
-        let t = Instant::now();
-        while t.elapsed() < Duration::from_secs(10) {
-            if let Ok(mut c) = r.client().get_connection() {
-                if redis::cmd("PING").query::<String>(&mut c).is_ok() {
-                    return r;
-                }
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        panic!("redis-server did not start");
-    }
-
-    /// A client of it.
-    pub fn client(&self) -> redis::Client {
-        redis::Client::open(format!("redis://127.0.0.1:{}/", self.port)).unwrap()
-    }
-
-    /// The whole list `key`.
-    pub fn list(&self, key: &str) -> Vec<Vec<u8>> {
-        let mut c = self.client().get_connection().unwrap();
-        redis::cmd("LRANGE").arg(key).arg(0).arg(-1).query(&mut c).unwrap()
-    }
-
-    /// Stops it; returns its data directory (to restart on).
-    pub fn stop(mut self) -> PathBuf {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        self.dir.clone()
-    }
-}
-
-impl Drop for Redis {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// A free TCP port on loopback.
-pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+/// The whole list `key` on `server`.
+pub fn list(server: &RedisServer, key: &str) -> Vec<Vec<u8>> {
+    let mut c = client(server).get_connection().unwrap();
+    redis::cmd("LRANGE").arg(key).arg(0).arg(-1).query(&mut c).unwrap()
 }
 
 /// A fresh temporary directory for this process.
