@@ -53,8 +53,6 @@ pub fn bpf_for(settings: &Settings) -> String {
     }
 }
 
-pub use crate::workers::worker_for;
-
 fn wall_clock() -> Timestamp {
     let d = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
     Timestamp::from_micros(d.as_micros() as u64)
@@ -178,9 +176,7 @@ pub fn run_live(
     for h in handles {
         if let Ok(r) = h.join() {
             sum.engine.add(&r.engine);
-            sum.output.documents += r.output.documents;
-            sum.output.oversize += r.output.oversize;
-            sum.output.write_errors += r.output.write_errors;
+            sum.output.add(&r.output);
         }
     }
     Ok(sum)

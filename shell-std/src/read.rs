@@ -185,9 +185,7 @@ pub fn read_files_with_workers(
     let mut error = None;
     for r in results {
         sum.engine.add(&r.engine);
-        sum.output.documents += r.output.documents;
-        sum.output.oversize += r.output.oversize;
-        sum.output.write_errors += r.output.write_errors;
+        sum.output.add(&r.output);
         error = error.or(r.error);
     }
     if let Ok(w) = shared.into_inner() {

@@ -15,6 +15,15 @@ pub struct OutputStats {
     pub write_errors: u64,
 }
 
+impl OutputStats {
+    /// Adds another worker's counters to these.
+    pub fn add(&mut self, other: &OutputStats) {
+        self.documents += other.documents;
+        self.oversize += other.oversize;
+        self.write_errors += other.write_errors;
+    }
+}
+
 /// A multi-line summary: every non-zero engine counter, then the output's.
 pub fn summary(engine: &Stats, out: &OutputStats) -> String {
     let mut s = String::from("tapbeat stats:\n");

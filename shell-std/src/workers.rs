@@ -151,28 +151,28 @@ impl Dispatcher {
     /// Advances every worker's clock to `now` (live capture, idle link)
     /// and sends what is queued so far.
     pub fn tick(&mut self, now: Timestamp) {
-        for w in 0..self.open.len() {
-            if let Some(b) = self.open.get_mut(w) {
-                b.after = After::Tick(now);
-            }
-            self.send(w);
-        }
+        self.send_all(After::Tick(now));
     }
 
     /// Ends a file: every worker reports its pending transactions and
     /// forgets its flows after the frames queued so far.
     pub fn finish_flows(&mut self) {
-        for w in 0..self.open.len() {
-            if let Some(b) = self.open.get_mut(w) {
-                b.after = After::Finish;
-            }
-            self.send(w);
-        }
+        self.send_all(After::Finish);
     }
 
     /// Sends every partly filled batch (bounds the latency of live capture).
     pub fn flush(&mut self) {
+        self.send_all(After::Nothing);
+    }
+
+    /// Sends every worker's open batch, with `after` to do after its frames.
+    fn send_all(&mut self, after: After) {
         for w in 0..self.open.len() {
+            if after != After::Nothing {
+                if let Some(b) = self.open.get_mut(w) {
+                    b.after = after;
+                }
+            }
             self.send(w);
         }
     }
