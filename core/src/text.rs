@@ -170,24 +170,35 @@ pub fn parse_u64(s: &[u8]) -> Option<u64> {
     Some(v)
 }
 
+/// `b` in every byte of a word (for the word-at-a-time scans below).
+#[inline]
+pub(crate) const fn splat(b: u8) -> u64 {
+    0x0101_0101_0101_0101 * b as u64
+}
+
+/// The high bit of every byte of `w` that is below `n` (`n` ≤ 128), plus
+/// possibly of bytes above such a byte (a borrow runs upwards): the lowest
+/// flagged byte is always a real one, and a zero result is exact.
+#[inline]
+pub(crate) const fn bytes_below(w: u64, n: u8) -> u64 {
+    w.wrapping_sub(splat(n)) & !w & splat(0x80)
+}
+
 /// Index of the first `needle` byte in `hay`. The line splitters of every
 /// text protocol call this per line, and most lines are short: the first 32
 /// bytes are scanned inline a word at a time, the rest by `memchr` (vector
 /// registers; its set-up costs more than a short line).
 #[inline]
 pub fn find_byte(hay: &[u8], needle: u8) -> Option<usize> {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGH: u64 = 0x8080_8080_8080_8080;
-    let pattern = ONES * u64::from(needle);
+    let pattern = splat(needle);
     let mut i = 0;
     while i < 32 {
         let Some(word) = hay.get(i..i + 8).and_then(|w| <[u8; 8]>::try_from(w).ok()) else {
             return hay.get(i..)?.iter().position(|&c| c == needle).map(|p| i + p);
         };
-        let x = u64::from_le_bytes(word) ^ pattern;
-        // The lowest flagged byte is always a real match (borrows only
-        // propagate upwards), so the first match is exact.
-        let found = x.wrapping_sub(ONES) & !x & HIGH;
+        // Matching bytes are zero after the XOR; the lowest flagged one is
+        // exact, so this is the first match.
+        let found = bytes_below(u64::from_le_bytes(word) ^ pattern, 1);
         if found != 0 {
             return Some(i + (found.trailing_zeros() / 8) as usize);
         }

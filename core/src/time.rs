@@ -43,45 +43,55 @@ impl Timestamp {
     /// Writes this time as RFC 3339 UTC with millisecond precision
     /// (`2015-06-11T09:51:23.642Z`), the form Packetbeat uses for `@timestamp`.
     pub fn write_rfc3339_millis(self, out: &mut impl core::fmt::Write) -> core::fmt::Result {
-        let total_ms = self.0 / 1000;
-        let ms = total_ms % 1000;
-        let secs = total_ms / 1000;
-        let days = secs / 86_400;
-        let sod = secs % 86_400;
-        let (y, m, d) = civil_from_days(days);
-        write!(out, "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z", y, m, d, sod / 3600, (sod / 60) % 60, sod % 60, ms)
+        let (year, rest) = self.rfc3339_parts();
+        write!(out, "{year:04}")?;
+        out.write_str(core::str::from_utf8(&rest).unwrap_or_default())
     }
-}
 
-impl Timestamp {
-    /// The same text as [`write_rfc3339_millis`](Self::write_rfc3339_millis)
-    /// without `core::fmt` (one per document, so it is on the hot path);
-    /// `None` after the year 9999, where the text no longer has 24 bytes.
+    /// The same text without `core::fmt` (one per document, so it is on the
+    /// hot path); `None` after the year 9999, where the text no longer has
+    /// 24 bytes.
     pub fn rfc3339_millis(self) -> Option<[u8; 24]> {
+        let (year, rest) = self.rfc3339_parts();
+        if year > 9999 {
+            return None;
+        }
+        let mut out = [0u8; 24];
+        let (y, r) = out.split_at_mut(4);
+        put_digits(y, year);
+        r.copy_from_slice(&rest);
+        Some(out)
+    }
+
+    /// The year, and the text after it: `-MM-DDThh:mm:ss.mmmZ`.
+    fn rfc3339_parts(self) -> (u64, [u8; 20]) {
         let total_ms = self.0 / 1000;
         let secs = total_ms / 1000;
         let sod = secs % 86_400;
         let (y, m, d) = civil_from_days(secs / 86_400);
-        if y > 9999 {
-            return None;
-        }
-        let mut out = *b"0000-00-00T00:00:00.000Z";
-        let mut put = |at: usize, width: usize, mut v: u64| {
-            for i in (at..at + width).rev() {
-                if let Some(c) = out.get_mut(i) {
-                    *c = b'0' + (v % 10) as u8;
-                }
-                v /= 10;
+        let mut rest = *b"-00-00T00:00:00.000Z";
+        for (at, width, v) in [
+            (1, 2, m),
+            (4, 2, d),
+            (7, 2, sod / 3600),
+            (10, 2, (sod / 60) % 60),
+            (13, 2, sod % 60),
+            (16, 3, total_ms % 1000),
+        ] {
+            if let Some(field) = rest.get_mut(at..at + width) {
+                put_digits(field, v);
             }
-        };
-        put(0, 4, y);
-        put(5, 2, m);
-        put(8, 2, d);
-        put(11, 2, sod / 3600);
-        put(14, 2, (sod / 60) % 60);
-        put(17, 2, sod % 60);
-        put(20, 3, total_ms % 1000);
-        Some(out)
+        }
+        (y, rest)
+    }
+}
+
+/// `v` in decimal, right-aligned and zero-padded to the width of `out`
+/// (higher digits that do not fit are dropped).
+fn put_digits(out: &mut [u8], mut v: u64) {
+    for c in out.iter_mut().rev() {
+        *c = b'0' + (v % 10) as u8;
+        v /= 10;
     }
 }
 
@@ -140,5 +150,8 @@ mod tests {
         s.clear();
         Timestamp::from_micros(951_782_400_000_000).write_rfc3339_millis(&mut s).unwrap();
         assert_eq!(s, "2000-02-29T00:00:00.000Z");
+        s.clear();
+        Timestamp::from_micros(253_402_300_800_000_000).write_rfc3339_millis(&mut s).unwrap();
+        assert_eq!(s, "10000-01-01T00:00:00.000Z");
     }
 }

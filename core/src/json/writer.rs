@@ -15,6 +15,8 @@ use core::fmt;
 
 use serde::ser::{self, Serialize};
 
+use crate::text::{bytes_below, splat};
+
 /// Why serialisation stopped.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Error {
@@ -59,15 +61,11 @@ fn needs_escape(b: u8) -> bool {
 }
 
 /// True when any of the eight bytes of `w` is below 0x20, `"` or `\`
-/// (the classic "has zero byte" bit trick applied three times). Bytes of
-/// 0x80 and above never match, so UTF-8 sequences pass through.
+/// (a byte equal to `c` is a zero byte of `w ^ splat(c)`). Bytes of 0x80
+/// and above never match, so UTF-8 sequences pass through.
 #[inline]
 fn word_needs_escape(w: u64) -> bool {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGH: u64 = 0x8080_8080_8080_8080;
-    let zero_byte = |v: u64| v.wrapping_sub(ONES) & !v & HIGH;
-    let below_space = w.wrapping_sub(ONES * 0x20) & !w & HIGH;
-    (below_space | zero_byte(w ^ (ONES * u64::from(b'"'))) | zero_byte(w ^ (ONES * u64::from(b'\\')))) != 0
+    (bytes_below(w, 0x20) | bytes_below(w ^ splat(b'"'), 1) | bytes_below(w ^ splat(b'\\'), 1)) != 0
 }
 
 /// True when some byte of `s` needs escaping, checked a word at a time (a
