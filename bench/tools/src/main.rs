@@ -11,9 +11,9 @@
 //! merged in timestamp order into one classic pcap file (microseconds).
 //!
 //! Limits: classic pcap input (micro- or nanosecond, either byte order),
-//! one link type shared by every input: Ethernet (VLAN tags skipped), raw
-//! IP, BSD loopback or Linux cooked (SLL). At most 65,536 copies. Inputs
-//! are held in memory.
+//! one link type shared by every input, any that tapbeat reads (frames are
+//! decoded by `tapbeat_core::wire::decode_link`). At most 65,536 copies.
+//! Inputs are held in memory.
 //!
 //! Usage: `pcap-scale --copies K [--spread US] -o OUT.pcap IN.pcap...`
 
@@ -22,12 +22,8 @@ use std::io::{BufWriter, Write};
 use std::path::PathBuf;
 
 use anyhow::{bail, ensure, Context, Result};
-
-const LINKTYPE_NULL: u32 = 0;
-const LINKTYPE_ETHERNET: u32 = 1;
-const LINKTYPE_RAW: u32 = 101;
-const LINKTYPE_LOOP: u32 = 108;
-const LINKTYPE_LINUX_SLL: u32 = 113;
+use tapbeat_core::wire::decode_link;
+use tapbeat_core::LinkType;
 
 struct Packet {
     ts_us: u64,
@@ -75,28 +71,11 @@ fn load(path: &PathBuf) -> Result<Capture> {
     Ok(Capture { link, snaplen, packets })
 }
 
-/// Offset of the IP header in a frame of `link`, if the frame carries IP.
+/// Offset of the IP header in a frame of `link`, if the frame carries IP
+/// (the kernel's link decoder: every link type and VLAN stack tapbeat reads).
 fn ip_offset(link: u32, f: &[u8]) -> Option<usize> {
-    match link {
-        LINKTYPE_RAW => Some(0),
-        LINKTYPE_NULL | LINKTYPE_LOOP => Some(4),
-        LINKTYPE_LINUX_SLL => {
-            let et = u16::from_be_bytes(f.get(14..16)?.try_into().ok()?);
-            matches!(et, 0x0800 | 0x86dd).then_some(16)
-        }
-        LINKTYPE_ETHERNET => {
-            let mut off = 12;
-            loop {
-                let et = u16::from_be_bytes(f.get(off..off + 2)?.try_into().ok()?);
-                match et {
-                    0x8100 | 0x88a8 | 0x9100 => off += 4,
-                    0x0800 | 0x86dd => return Some(off + 2),
-                    _ => return None,
-                }
-            }
-        }
-        _ => None,
-    }
+    let l2 = decode_link(LinkType(link), f).ok()?;
+    matches!(l2.ethertype, 0x0800 | 0x86dd).then(|| f.len() - l2.payload.len())
 }
 
 /// One's-complement sum of 16-bit big-endian words (odd byte padded).
@@ -251,9 +230,11 @@ fn main() -> Result<()> {
     let caps: Vec<Capture> = inputs.iter().map(load).collect::<Result<_>>()?;
     let link = caps[0].link;
     ensure!(caps.iter().all(|c| c.link == link), "inputs have different link types");
+    // Frames without IP would be copied unchanged, i.e. not as new flows.
+    let first = caps.iter().find_map(|c| c.packets.first());
     ensure!(
-        matches!(link, LINKTYPE_NULL | LINKTYPE_ETHERNET | LINKTYPE_RAW | LINKTYPE_LOOP | LINKTYPE_LINUX_SLL),
-        "link type {link} is not supported"
+        first.is_none_or(|p| ip_offset(link, &p.data).is_some()),
+        "link type {link}: the first frame carries no IP"
     );
     let base = caps.iter().filter_map(|c| c.packets.first()).map(|p| p.ts_us).min().unwrap_or(0);
     let starts: Vec<u64> = caps.iter().map(|c| c.packets.first().map_or(0, |p| p.ts_us)).collect();
@@ -333,7 +314,7 @@ mod tests {
         let mut f = frame(b"GET / HTTP/1.1\r\n\r\n");
         assert!(checksums_valid(&f));
         let len = f.len() as u32;
-        rewrite(LINKTYPE_ETHERNET, &mut f, len, 0x0102);
+        rewrite(LinkType::ETHERNET.0, &mut f, len, 0x0102);
         assert_eq!(&f[26..34], &[127, 1, 2, 1, 127, 1, 2, 2]);
         assert!(checksums_valid(&f));
     }
@@ -343,9 +324,9 @@ mod tests {
         let full = frame(b"0123456789");
         let mut whole = full.clone();
         let len = full.len() as u32;
-        rewrite(LINKTYPE_ETHERNET, &mut whole, len, 7);
+        rewrite(LinkType::ETHERNET.0, &mut whole, len, 7);
         let mut cut = full[..40].to_vec();
-        rewrite(LINKTYPE_ETHERNET, &mut cut, len, 7);
+        rewrite(LinkType::ETHERNET.0, &mut cut, len, 7);
         assert_eq!(&cut[..40], &whole[..40], "the incremental update equals the full recomputation");
     }
 }
