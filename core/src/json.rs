@@ -53,6 +53,23 @@ impl fmt::Display for Full {
     }
 }
 
+/// `YYYY.MM.DD` from a document this module wrote (it starts
+/// `{"@timestamp":"YYYY-MM-DD…`): the day of its daily index. `None` for
+/// anything else.
+pub fn doc_index_day(doc: &[u8]) -> Option<[u8; 10]> {
+    let date = doc.strip_prefix(b"{\"@timestamp\":\"")?.get(..10)?;
+    let mut out = [0u8; 10];
+    for (i, (o, &c)) in out.iter_mut().zip(date).enumerate() {
+        *o = match (i, c) {
+            (4 | 7, b'-') => b'.',
+            (4 | 7, _) => return None,
+            (_, b'0'..=b'9') => c,
+            _ => return None,
+        };
+    }
+    Some(out)
+}
+
 /// Writes `txn` as one JSON object (no trailing newline) into `buf` and
 /// returns its length.
 pub fn write_json(txn: &Transaction, cfg: &Config, opts: &JsonOptions<'_>, buf: &mut [u8]) -> Result<usize, Full> {
@@ -348,6 +365,14 @@ mod tests {
             core::fmt::write(&mut want, format_args!("{}", core::net::Ipv4Addr::from(o))).unwrap();
             assert_eq!(&buf[..n], want.as_bytes());
         }
+    }
+
+    #[test]
+    fn index_day_of_documents() {
+        assert_eq!(&doc_index_day(b"{\"@timestamp\":\"2015-06-11T09:51:23.642Z\"}").unwrap(), b"2015.06.11");
+        assert_eq!(doc_index_day(b"{\"@timestamp\":\"2015/06/11\"}"), None);
+        assert_eq!(doc_index_day(b"{\"@timestamp\":\"2015-"), None);
+        assert_eq!(doc_index_day(b"{\"type\":1}"), None);
     }
 
     #[test]

@@ -63,6 +63,18 @@ impl Timestamp {
         Some(out)
     }
 
+    /// `YYYY.MM.DD`: the day as daily index names carry it
+    /// (`INDEX-YYYY.MM.DD`, Packetbeat's Elasticsearch layout); `None` after
+    /// the year 9999.
+    pub fn index_day(self) -> Option<[u8; 10]> {
+        let text = self.rfc3339_millis()?;
+        let mut day = [0u8; 10];
+        for (d, &c) in day.iter_mut().zip(&text) {
+            *d = if c == b'-' { b'.' } else { c };
+        }
+        Some(day)
+    }
+
     /// The year, and the text after it: `-MM-DDThh:mm:ss.mmmZ`.
     fn rfc3339_parts(self) -> (u64, [u8; 20]) {
         let total_ms = self.0 / 1000;
@@ -153,5 +165,6 @@ mod tests {
         s.clear();
         Timestamp::from_micros(253_402_300_800_000_000).write_rfc3339_millis(&mut s).unwrap();
         assert_eq!(s, "10000-01-01T00:00:00.000Z");
+        assert_eq!(&Timestamp::from_micros(1_434_016_283_642_123).index_day().unwrap(), b"2015.06.11");
     }
 }

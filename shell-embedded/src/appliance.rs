@@ -476,22 +476,8 @@ impl<'a, M: MirrorPort, U: Device> Appliance<'a, M, U> {
     /// `YYYY.MM.DD` of the capture clock, for documents without a readable
     /// `@timestamp` (none from the kernel; a guard, as in the std shell).
     fn fallback_day(&self) -> [u8; 10] {
-        struct Day([u8; 10], usize);
-        impl core::fmt::Write for Day {
-            fn write_str(&mut self, s: &str) -> core::fmt::Result {
-                for c in s.bytes() {
-                    if let Some(slot) = self.0.get_mut(self.1) {
-                        *slot = if c == b'-' { b'.' } else { c };
-                    }
-                    self.1 += 1;
-                }
-                Ok(())
-            }
-        }
         let ts = self.clock.last.map_or(Timestamp::ZERO, |(ts, _)| ts);
-        let mut day = Day(*b"1970.01.01", 0);
-        let _ = ts.write_rfc3339_millis(&mut day);
-        day.0
+        ts.index_day().unwrap_or(*b"1970.01.01")
     }
 
     /// Ends the input: the kernel reports every open transaction (as at the

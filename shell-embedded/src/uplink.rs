@@ -147,22 +147,6 @@ impl Cursor<'_> {
     }
 }
 
-/// `YYYY.MM.DD` from a document starting `{"@timestamp":"YYYY-MM-DD…`, as
-/// the std shell names daily indices.
-pub fn doc_day(doc: &[u8]) -> Option<[u8; 10]> {
-    let date = doc.strip_prefix(b"{\"@timestamp\":\"")?.get(..10)?;
-    let mut out = [0u8; 10];
-    for (i, (o, &c)) in out.iter_mut().zip(date).enumerate() {
-        *o = match (i, c) {
-            (4 | 7, b'-') => b'.',
-            (4 | 7, _) => return None,
-            (_, b'0'..=b'9') => c,
-            _ => return None,
-        };
-    }
-    Some(out)
-}
-
 /// Room kept at the front of the batch buffer for the request head
 /// (HTTP request line and headers, or the RESP array length), which is
 /// written once the body's size is known.
@@ -208,7 +192,7 @@ fn format_request(
                 .put(b"{\"index\":{\"_index\":\"")
                 .and_then(|_| body.put(index.as_bytes()))
                 .and_then(|_| body.put(b"-"))
-                .and_then(|_| body.put(&doc_day(doc).unwrap_or(*fallback_day)))
+                .and_then(|_| body.put(&tapbeat_core::json::doc_index_day(doc).unwrap_or(*fallback_day)))
                 .and_then(|_| body.put(b"\"}}\n"))
                 .and_then(|_| body.put(doc))
                 .and_then(|_| body.put(b"\n")),
@@ -841,12 +825,5 @@ mod tests {
         let mut long = [b'a'; 1000];
         long[999] = b'\n';
         assert_eq!(parse_all(false, &long, 7).unwrap().outcome, Outcome::Garbage);
-    }
-
-    #[test]
-    fn day_of_documents() {
-        assert_eq!(&doc_day(b"{\"@timestamp\":\"2015-06-11T09:51:23.642Z\"}").unwrap(), b"2015.06.11");
-        assert_eq!(doc_day(b"{\"@timestamp\":\"2015/06/11\"}"), None);
-        assert_eq!(doc_day(b"{\"@timestamp\":\"2015-"), None);
     }
 }

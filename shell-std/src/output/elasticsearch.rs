@@ -126,7 +126,8 @@ impl EsOutput {
     fn bulk(&mut self, docs: &[&Vec<u8>]) -> io::Result<(Vec<usize>, u64)> {
         let mut body = Vec::with_capacity(docs.iter().map(|d| d.len() + 64).sum());
         for d in docs {
-            let index = format!("{}-{}", self.s.index, doc_date(d).unwrap_or_else(today));
+            let day = tapbeat_core::json::doc_index_day(d).unwrap_or_else(today);
+            let index = format!("{}-{}", self.s.index, String::from_utf8_lossy(&day));
             body.extend_from_slice(format!("{{\"index\":{{\"_index\":\"{index}\"}}}}\n").as_bytes());
             body.extend_from_slice(d);
             if !d.ends_with(b"\n") {
@@ -227,23 +228,11 @@ fn short(s: &str) -> String {
     s.chars().take(300).collect()
 }
 
-/// `YYYY.MM.DD` from a document starting `{"@timestamp":"YYYY-MM-DD...`.
-fn doc_date(d: &[u8]) -> Option<String> {
-    const KEY: &[u8] = b"{\"@timestamp\":\"";
-    let rest = d.strip_prefix(KEY)?;
-    let date = std::str::from_utf8(rest.get(..10)?).ok()?;
-    let b = date.as_bytes();
-    if b.get(4) != Some(&b'-') || b.get(7) != Some(&b'-') {
-        return None;
-    }
-    Some(date.replace('-', "."))
-}
-
-fn today() -> String {
+/// `YYYY.MM.DD` of the wall clock, for a document without a readable
+/// `@timestamp` (none from the kernel: a guard).
+fn today() -> [u8; 10] {
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
-    let mut s = String::new();
-    let _ = tapbeat_core::Timestamp::from_micros(now.as_micros() as u64).write_rfc3339_millis(&mut s);
-    s.get(..10).unwrap_or("1970-01-01").replace('-', ".")
+    tapbeat_core::Timestamp::from_micros(now.as_micros() as u64).index_day().unwrap_or(*b"1970.01.01")
 }
 
 fn base64(input: &[u8]) -> String {
@@ -307,11 +296,6 @@ mod tests {
 
     #[test]
     fn helpers() {
-        assert_eq!(
-            doc_date(b"{\"@timestamp\":\"2015-06-11T09:51:23.642Z\",\"type\":\"http\"}"),
-            Some("2015.06.11".into())
-        );
-        assert_eq!(doc_date(b"{\"type\":1}"), None);
         assert_eq!(base64(b"elastic:changeme"), "ZWxhc3RpYzpjaGFuZ2VtZQ==");
         assert_eq!(base64(b"ab"), "YWI=");
         assert!(template("tb").contains("\"tb-*\""));
