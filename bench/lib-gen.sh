@@ -73,7 +73,8 @@ gen_need() {
     done
     if ((${#missing[@]})); then
         gen_log "installing ${missing[*]}"
-        apt-get install -y "${missing[@]}" >&2
+        apt-get update -qq >&2
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >&2
     fi
     for pair in "$@" tcpdump=tcpdump ip=iproute2; do
         tool=${pair%%=*}
