@@ -8,7 +8,7 @@
 use core::fmt;
 use core::net::IpAddr;
 
-use serde::ser::{Serialize, SerializeMap, Serializer};
+use serde::ser::{Serialize, Serializer};
 
 use crate::config::Config;
 use crate::time::Timestamp;
@@ -73,24 +73,17 @@ pub fn doc_index_day(doc: &[u8]) -> Option<[u8; 10]> {
 /// Writes `txn` as one JSON object (no trailing newline) into `buf` and
 /// returns its length.
 pub fn write_json(txn: &Transaction, cfg: &Config, opts: &JsonOptions<'_>, buf: &mut [u8]) -> Result<usize, Full> {
-    let doc = Doc { t: txn, cfg, opts };
-    writer::to_slice(&doc, buf).map_err(|_| Full)
+    writer::object_to_slice(buf, |m| match opts.schema {
+        Schema::Packetbeat => packetbeat(m, txn, cfg, opts),
+        Schema::Ecs => ecs(m, txn, cfg, opts),
+    })
+    .map_err(|_| Full)
 }
 
-struct Doc<'a> {
-    t: &'a Transaction,
-    cfg: &'a Config,
-    opts: &'a JsonOptions<'a>,
-}
+pub(crate) use writer::Object;
 
-impl Serialize for Doc<'_> {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        match self.opts.schema {
-            Schema::Packetbeat => packetbeat(self, s),
-            Schema::Ecs => ecs(self, s),
-        }
-    }
-}
+/// What the document writers of the analyzers return.
+pub(crate) type JsonError = writer::Error;
 
 pub(crate) struct Rfc3339(pub(crate) Timestamp);
 
@@ -109,13 +102,19 @@ impl Serialize for Rfc3339 {
     }
 }
 
+/// A timestamp field (RFC 3339, milliseconds, UTC).
+fn timestamp(m: &mut Object<'_, '_>, key: &'static str, ts: Timestamp) -> Result<(), JsonError> {
+    match ts.rfc3339_millis() {
+        Some(text) => m.ascii(key, &text),
+        None => m.field(key, &Rfc3339(ts)),
+    }
+}
+
 pub(crate) struct Ip(pub(crate) IpAddr);
 
 impl Serialize for Ip {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         match self.0 {
-            // Two per document: IPv4 is written without `core::fmt`; IPv6's
-            // zero-compression rules stay with the standard formatter.
             IpAddr::V4(v4) => {
                 let mut buf = [0u8; 15];
                 let n = ipv4_text(v4.octets(), &mut buf);
@@ -123,6 +122,20 @@ impl Serialize for Ip {
             }
             IpAddr::V6(_) => s.collect_str(&self.0),
         }
+    }
+}
+
+/// An address field. IPv4, two per document, is written without
+/// `core::fmt`; IPv6's zero-compression rules stay with the standard
+/// formatter.
+fn ip(m: &mut Object<'_, '_>, key: &'static str, ip: IpAddr) -> Result<(), JsonError> {
+    match ip {
+        IpAddr::V4(v4) => {
+            let mut buf = [0u8; 15];
+            let n = ipv4_text(v4.octets(), &mut buf);
+            m.ascii(key, buf.get(..n).unwrap_or_default())
+        }
+        IpAddr::V6(_) => m.field(key, &Ip(ip)),
     }
 }
 
@@ -170,186 +183,145 @@ impl Serialize for Tags<'_> {
     }
 }
 
-fn packetbeat<S: Serializer>(d: &Doc<'_>, s: S) -> Result<S::Ok, S::Error> {
-    let t = d.t;
-    let mut m = s.serialize_map(None)?;
-    m.serialize_entry("@timestamp", &Rfc3339(t.ts))?;
-    m.serialize_entry("type", t.protocol.name())?;
-    m.serialize_entry("status", t.status.name())?;
-    m.serialize_entry("count", &1u8)?;
+/// The protocol's own fields, in the layout of `ecs` or Packetbeat's.
+fn detail(m: &mut Object<'_, '_>, t: &Transaction, cfg: &Config, ecs: bool) -> Result<(), JsonError> {
+    use crate::proto::*;
+    match (&t.detail, ecs) {
+        (Detail::Http(h), false) => http::json::packetbeat(m, t, h, cfg),
+        (Detail::Http(h), true) => http::json::ecs(m, t, h, cfg),
+        (Detail::Dns(x), false) => dns::json_packetbeat(m, t, x, cfg),
+        (Detail::Dns(x), true) => dns::json_ecs(m, t, x, cfg),
+        (Detail::Icmp(x), false) => icmp::json_packetbeat(m, t, x, cfg),
+        (Detail::Icmp(x), true) => icmp::json_ecs(m, t, x, cfg),
+        (Detail::Redis(x), false) => redis::json_packetbeat(m, t, x, cfg),
+        (Detail::Redis(x), true) => redis::json_ecs(m, t, x, cfg),
+        (Detail::Memcache(x), false) => memcache::json_packetbeat(m, t, x, cfg),
+        (Detail::Memcache(x), true) => memcache::json_ecs(m, t, x, cfg),
+        (Detail::Mysql(x), false) => mysql::json_packetbeat(m, t, x, cfg),
+        (Detail::Mysql(x), true) => mysql::json_ecs(m, t, x, cfg),
+        (Detail::Pgsql(x), false) => pgsql::json_packetbeat(m, t, x, cfg),
+        (Detail::Pgsql(x), true) => pgsql::json_ecs(m, t, x, cfg),
+        (Detail::Mongodb(x), false) => mongodb::json_packetbeat(m, t, x, cfg),
+        (Detail::Mongodb(x), true) => mongodb::json_ecs(m, t, x, cfg),
+        (Detail::Thrift(x), false) => thrift::json_packetbeat(m, t, x, cfg),
+        (Detail::Thrift(x), true) => thrift::json_ecs(m, t, x, cfg),
+        (Detail::None, _) => Ok(()),
+    }
+}
+
+fn packetbeat(m: &mut Object<'_, '_>, t: &Transaction, cfg: &Config, opts: &JsonOptions<'_>) -> Result<(), JsonError> {
+    timestamp(m, "@timestamp", t.ts)?;
+    m.ascii("type", t.protocol.name().as_bytes())?;
+    m.ascii("status", t.status.name().as_bytes())?;
+    m.uint("count", 1)?;
     // ICMP has no ports and, in Packetbeat 1.x, no transport field.
     let l4 = t.transport != Transport::Ip;
-    m.serialize_entry("client_ip", &Ip(t.client.ip))?;
+    ip(m, "client_ip", t.client.ip)?;
     if l4 {
-        m.serialize_entry("client_port", &t.client.port)?;
+        m.uint("client_port", t.client.port.into())?;
     }
-    m.serialize_entry("ip", &Ip(t.server.ip))?;
+    ip(m, "ip", t.server.ip)?;
     if l4 {
-        m.serialize_entry("port", &t.server.port)?;
-        m.serialize_entry("transport", t.transport.name())?;
+        m.uint("port", t.server.port.into())?;
+        m.ascii("transport", t.transport.name().as_bytes())?;
     }
-    m.serialize_entry("bytes_in", &t.bytes_in)?;
-    m.serialize_entry("bytes_out", &t.bytes_out)?;
+    m.uint("bytes_in", t.bytes_in)?;
+    m.uint("bytes_out", t.bytes_out)?;
     if let Some(rt) = t.responsetime_ms() {
-        m.serialize_entry("responsetime", &rt)?;
+        m.uint("responsetime", rt)?;
     }
     if !t.notes.is_empty() {
-        m.serialize_entry("notes", &NotesJson(t.notes))?;
+        m.field("notes", &NotesJson(t.notes))?;
     }
-    if !d.opts.shipper.is_empty() {
-        m.serialize_entry("shipper", d.opts.shipper)?;
+    if !opts.shipper.is_empty() {
+        m.str("shipper", opts.shipper)?;
     }
-    if !d.opts.tags.is_empty() {
-        m.serialize_entry("tags", &Tags(d.opts.tags))?;
+    if !opts.tags.is_empty() {
+        m.field("tags", &Tags(opts.tags))?;
     }
-    match &t.detail {
-        Detail::Http(h) => crate::proto::http::json::packetbeat(&mut m, t, h, d.cfg)?,
-        Detail::Dns(x) => crate::proto::dns::json_packetbeat(&mut m, t, x, d.cfg)?,
-        Detail::Icmp(x) => crate::proto::icmp::json_packetbeat(&mut m, t, x, d.cfg)?,
-        Detail::Redis(x) => crate::proto::redis::json_packetbeat(&mut m, t, x, d.cfg)?,
-        Detail::Memcache(x) => crate::proto::memcache::json_packetbeat(&mut m, t, x, d.cfg)?,
-        Detail::Mysql(x) => crate::proto::mysql::json_packetbeat(&mut m, t, x, d.cfg)?,
-        Detail::Pgsql(x) => crate::proto::pgsql::json_packetbeat(&mut m, t, x, d.cfg)?,
-        Detail::Mongodb(x) => crate::proto::mongodb::json_packetbeat(&mut m, t, x, d.cfg)?,
-        Detail::Thrift(x) => crate::proto::thrift::json_packetbeat(&mut m, t, x, d.cfg)?,
-        Detail::None => {}
-    }
-    m.end()
+    detail(m, t, cfg, false)
 }
 
 // ---- ECS ----
 
-struct EcsEndpoint {
-    e: Endpoint,
-    bytes: u64,
-}
-
-impl Serialize for EcsEndpoint {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let mut m = s.serialize_map(None)?;
-        m.serialize_entry("ip", &Ip(self.e.ip))?;
-        if self.e.port != 0 {
-            m.serialize_entry("port", &self.e.port)?;
-        }
-        m.serialize_entry("bytes", &self.bytes)?;
-        m.end()
+fn ecs_endpoint(m: &mut Object<'_, '_>, key: &'static str, e: Endpoint, bytes: u64) -> Result<(), JsonError> {
+    let mut o = m.object(key)?;
+    ip(&mut o, "ip", e.ip)?;
+    if e.port != 0 {
+        o.uint("port", e.port.into())?;
     }
+    o.uint("bytes", bytes)?;
+    o.close()
 }
 
-struct EcsEvent<'a>(&'a Transaction);
-
-impl Serialize for EcsEvent<'_> {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let t = self.0;
-        let mut m = s.serialize_map(None)?;
-        m.serialize_entry("kind", "event")?;
-        m.serialize_entry("category", &["network"])?;
-        m.serialize_entry("type", &["connection", "protocol"])?;
-        m.serialize_entry("dataset", t.protocol.name())?;
-        m.serialize_entry("start", &Rfc3339(t.ts))?;
-        if let Some(us) = t.responsetime_us() {
-            m.serialize_entry("duration", &us.saturating_mul(1000))?;
-            m.serialize_entry("end", &Rfc3339(t.ts.add(crate::time::Duration::from_micros(us))))?;
-        }
-        let ok = matches!(t.status, crate::txn::Status::Ok);
-        m.serialize_entry("outcome", if ok { "success" } else { "failure" })?;
-        m.end()
+fn ecs_event(m: &mut Object<'_, '_>, t: &Transaction) -> Result<(), JsonError> {
+    let mut o = m.object("event")?;
+    o.ascii("kind", b"event")?;
+    o.field("category", &["network"])?;
+    o.field("type", &["connection", "protocol"])?;
+    o.ascii("dataset", t.protocol.name().as_bytes())?;
+    timestamp(&mut o, "start", t.ts)?;
+    if let Some(us) = t.responsetime_us() {
+        o.uint("duration", us.saturating_mul(1000))?;
+        timestamp(&mut o, "end", t.ts.add(crate::time::Duration::from_micros(us)))?;
     }
+    let ok = matches!(t.status, crate::txn::Status::Ok);
+    o.ascii("outcome", if ok { b"success" } else { b"failure" })?;
+    o.close()
 }
 
-struct EcsNetwork<'a>(&'a Transaction);
+fn ecs_network(m: &mut Object<'_, '_>, t: &Transaction) -> Result<(), JsonError> {
+    let mut o = m.object("network")?;
+    let transport = match (t.transport, t.client.ip.is_ipv4()) {
+        // ECS uses the IANA protocol keywords.
+        (Transport::Ip, true) => "icmp",
+        (Transport::Ip, false) => "ipv6-icmp",
+        (other, _) => other.name(),
+    };
+    o.ascii("transport", transport.as_bytes())?;
+    o.ascii("type", if t.client.ip.is_ipv4() { b"ipv4" } else { b"ipv6" })?;
+    o.ascii("protocol", t.protocol.name().as_bytes())?;
+    o.uint("bytes", t.bytes_in.saturating_add(t.bytes_out))?;
+    o.close()
+}
 
-impl Serialize for EcsNetwork<'_> {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let t = self.0;
-        let mut m = s.serialize_map(None)?;
-        let transport = match (t.transport, t.client.ip.is_ipv4()) {
-            // ECS uses the IANA protocol keywords.
-            (Transport::Ip, true) => "icmp",
-            (Transport::Ip, false) => "ipv6-icmp",
-            (other, _) => other.name(),
-        };
-        m.serialize_entry("transport", transport)?;
-        m.serialize_entry("type", if t.client.ip.is_ipv4() { "ipv4" } else { "ipv6" })?;
-        m.serialize_entry("protocol", t.protocol.name())?;
-        m.serialize_entry("bytes", &t.bytes_in.saturating_add(t.bytes_out))?;
-        m.end()
+fn ecs_related(m: &mut Object<'_, '_>, t: &Transaction) -> Result<(), JsonError> {
+    let mut o = m.object("related")?;
+    if t.client.ip == t.server.ip {
+        o.field("ip", &[Ip(t.client.ip)])?;
+    } else {
+        o.field("ip", &[Ip(t.client.ip), Ip(t.server.ip)])?;
     }
+    o.close()
 }
 
-struct Related<'a>(&'a Transaction);
-
-impl Serialize for Related<'_> {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let mut m = s.serialize_map(None)?;
-        if self.0.client.ip == self.0.server.ip {
-            m.serialize_entry("ip", &[Ip(self.0.client.ip)])?;
-        } else {
-            m.serialize_entry("ip", &[Ip(self.0.client.ip), Ip(self.0.server.ip)])?;
-        }
-        m.end()
-    }
-}
-
-fn ecs<S: Serializer>(d: &Doc<'_>, s: S) -> Result<S::Ok, S::Error> {
-    let t = d.t;
-    let client = EcsEndpoint { e: t.client, bytes: t.bytes_in };
-    let server = EcsEndpoint { e: t.server, bytes: t.bytes_out };
-    let mut m = s.serialize_map(None)?;
-    m.serialize_entry("@timestamp", &Rfc3339(t.ts))?;
-    m.serialize_entry("event", &EcsEvent(t))?;
-    m.serialize_entry("client", &client)?;
-    m.serialize_entry("source", &client)?;
-    m.serialize_entry("server", &server)?;
-    m.serialize_entry("destination", &server)?;
-    m.serialize_entry("network", &EcsNetwork(t))?;
-    m.serialize_entry("related", &Related(t))?;
-    m.serialize_entry("type", t.protocol.name())?;
-    m.serialize_entry("status", t.status.name())?;
+fn ecs(m: &mut Object<'_, '_>, t: &Transaction, cfg: &Config, opts: &JsonOptions<'_>) -> Result<(), JsonError> {
+    timestamp(m, "@timestamp", t.ts)?;
+    ecs_event(m, t)?;
+    ecs_endpoint(m, "client", t.client, t.bytes_in)?;
+    ecs_endpoint(m, "source", t.client, t.bytes_in)?;
+    ecs_endpoint(m, "server", t.server, t.bytes_out)?;
+    ecs_endpoint(m, "destination", t.server, t.bytes_out)?;
+    ecs_network(m, t)?;
+    ecs_related(m, t)?;
+    m.ascii("type", t.protocol.name().as_bytes())?;
+    m.ascii("status", t.status.name().as_bytes())?;
     if !t.notes.is_empty() {
-        m.serialize_entry("notes", &NotesJson(t.notes))?;
+        m.field("notes", &NotesJson(t.notes))?;
     }
-    if !d.opts.shipper.is_empty() {
-        m.serialize_entry("agent", &AgentJson(d.opts.shipper))?;
+    if !opts.shipper.is_empty() {
+        let mut o = m.object("agent")?;
+        o.ascii("type", b"tapbeat")?;
+        o.str("name", opts.shipper)?;
+        o.close()?;
     }
-    if !d.opts.tags.is_empty() {
-        m.serialize_entry("tags", &Tags(d.opts.tags))?;
+    if !opts.tags.is_empty() {
+        m.field("tags", &Tags(opts.tags))?;
     }
-    m.serialize_entry("ecs", &EcsVersion)?;
-    match &t.detail {
-        Detail::Http(h) => crate::proto::http::json::ecs(&mut m, t, h, d.cfg)?,
-        Detail::Dns(x) => crate::proto::dns::json_ecs(&mut m, t, x, d.cfg)?,
-        Detail::Icmp(x) => crate::proto::icmp::json_ecs(&mut m, t, x, d.cfg)?,
-        Detail::Redis(x) => crate::proto::redis::json_ecs(&mut m, t, x, d.cfg)?,
-        Detail::Memcache(x) => crate::proto::memcache::json_ecs(&mut m, t, x, d.cfg)?,
-        Detail::Mysql(x) => crate::proto::mysql::json_ecs(&mut m, t, x, d.cfg)?,
-        Detail::Pgsql(x) => crate::proto::pgsql::json_ecs(&mut m, t, x, d.cfg)?,
-        Detail::Mongodb(x) => crate::proto::mongodb::json_ecs(&mut m, t, x, d.cfg)?,
-        Detail::Thrift(x) => crate::proto::thrift::json_ecs(&mut m, t, x, d.cfg)?,
-        Detail::None => {}
-    }
-    m.end()
-}
-
-struct AgentJson<'a>(&'a str);
-
-impl Serialize for AgentJson<'_> {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let mut m = s.serialize_map(None)?;
-        m.serialize_entry("type", "tapbeat")?;
-        m.serialize_entry("name", self.0)?;
-        m.end()
-    }
-}
-
-struct EcsVersion;
-
-impl Serialize for EcsVersion {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let mut m = s.serialize_map(None)?;
-        m.serialize_entry("version", "8.11.0")?;
-        m.end()
-    }
+    let mut o = m.object("ecs")?;
+    o.ascii("version", b"8.11.0")?;
+    o.close()?;
+    detail(m, t, cfg, true)
 }
 
 #[cfg(test)]

@@ -53,6 +53,7 @@
         clippy::todo
     )
 )]
+#![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
 pub mod config;

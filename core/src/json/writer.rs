@@ -93,6 +93,31 @@ fn any_needs_escape(s: &[u8]) -> bool {
     at < n && word(n - 8).is_none_or(word_needs_escape)
 }
 
+/// True when every byte of `s` is ASCII and needs no escaping.
+#[inline]
+fn is_clean_ascii(s: &[u8]) -> bool {
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let n = s.len();
+    if n < 8 {
+        let mut w = [b'a'; 8];
+        if let Some(head) = w.get_mut(..n) {
+            small_copy(head, s);
+        }
+        let w = u64::from_le_bytes(w);
+        return w & HIGH == 0 && !word_needs_escape(w);
+    }
+    let word = |at: usize| s.get(at..at + 8).and_then(|w| <[u8; 8]>::try_from(w).ok()).map(u64::from_le_bytes);
+    let clean = |w: Option<u64>| w.is_some_and(|w| w & HIGH == 0 && !word_needs_escape(w));
+    let mut at = 0;
+    while at + 8 <= n {
+        if !clean(word(at)) {
+            return false;
+        }
+        at += 8;
+    }
+    at == n || clean(word(n - 8))
+}
+
 const HEX: &[u8; 16] = b"0123456789ABCDEF";
 
 /// Two-digit decimal pairs "00".."99", for formatting integers two digits
@@ -176,6 +201,53 @@ impl Writer<'_> {
             }
         }
         self.extend(s.get(start..).unwrap_or(&[]))
+    }
+
+    /// A JSON string from bytes that should be UTF-8 (invalid sequences
+    /// become U+FFFD), ASCII letters upper-cased when `upper`. Clean ASCII,
+    /// nearly every value, is checked a word at a time and copied.
+    fn text(&mut self, s: &[u8], upper: bool) -> Result<(), Error> {
+        if !is_clean_ascii(s) {
+            return self.text_slow(s, upper);
+        }
+        self.push(b'"')?;
+        if upper {
+            let end = self.len.checked_add(s.len()).ok_or(Error::Full)?;
+            let dst = self.buf.get_mut(self.len..end).ok_or(Error::Full)?;
+            for (d, c) in dst.iter_mut().zip(s) {
+                *d = c.to_ascii_uppercase();
+            }
+            self.len = end;
+        } else {
+            self.extend(s)?;
+        }
+        self.push(b'"')
+    }
+
+    #[inline(never)]
+    fn text_slow(&mut self, s: &[u8], upper: bool) -> Result<(), Error> {
+        self.push(b'"')?;
+        for chunk in s.utf8_chunks() {
+            let valid = chunk.valid().as_bytes();
+            if upper {
+                // Upper-cased in pieces through a small buffer; ASCII case
+                // mapping never changes a byte's length or meaning in UTF-8.
+                for piece in valid.chunks(64) {
+                    let mut tmp = [0u8; 64];
+                    let dst = tmp.get_mut(..piece.len()).unwrap_or(&mut []);
+                    for (d, c) in dst.iter_mut().zip(piece) {
+                        *d = c.to_ascii_uppercase();
+                    }
+                    self.escaped(dst)?;
+                }
+            } else {
+                self.escaped(valid)?;
+            }
+            if !chunk.invalid().is_empty() {
+                self.extend("\u{FFFD}".as_bytes())?;
+            }
+        }
+        self.push(b'"')
     }
 
     #[inline]
@@ -278,6 +350,104 @@ impl Compound<'_, '_> {
         } else {
             self.w.push(b',')
         }
+    }
+}
+
+/// Writes the JSON object `f` fills into `buf` and returns its length: the
+/// document path, which writes its fields through [`Object`]'s methods
+/// rather than through `serde` (values that are themselves structures
+/// still can go through `serde`, with [`Object::field`]).
+pub(crate) fn object_to_slice(
+    buf: &mut [u8],
+    f: impl FnOnce(&mut Object<'_, '_>) -> Result<(), Error>,
+) -> Result<usize, Error> {
+    let mut w = Writer { buf, len: 0 };
+    w.push(b'{')?;
+    f(&mut Compound { w: &mut w, first: true })?;
+    w.push(b'}')?;
+    Ok(w.len)
+}
+
+/// An object being written field by field. Keys are `&'static str`
+/// written as they are: they must not need escaping (the document's field
+/// names never do; checked in debug builds). Keys from the wire go through
+/// [`Object::field`] with a `serde` map value, which escapes them.
+pub type Object<'a, 'b> = Compound<'a, 'b>;
+
+impl<'b> Compound<'_, 'b> {
+    /// `"key":`, after a comma unless it is the first field.
+    #[inline]
+    fn key(&mut self, key: &'static str) -> Result<(), Error> {
+        debug_assert!(!any_needs_escape(key.as_bytes()));
+        if self.first {
+            self.first = false;
+            self.w.push(b'"')?;
+        } else {
+            self.w.extend(b",\"")?;
+        }
+        self.w.extend(key.as_bytes())?;
+        self.w.extend(b"\":")
+    }
+
+    /// A field whose value `serde` writes (structures, options, floats).
+    #[inline]
+    pub fn field<T: Serialize + ?Sized>(&mut self, key: &'static str, value: &T) -> Result<(), Error> {
+        self.key(key)?;
+        value.serialize(&mut *self.w)
+    }
+
+    /// A string field.
+    #[inline]
+    pub fn str(&mut self, key: &'static str, value: &str) -> Result<(), Error> {
+        self.key(key)?;
+        self.w.string(value)
+    }
+
+    /// A string field from bytes that should be UTF-8: invalid sequences
+    /// become U+FFFD (as [`Lossy`](crate::text::Lossy) shows them).
+    #[inline]
+    pub fn text(&mut self, key: &'static str, value: &[u8]) -> Result<(), Error> {
+        self.key(key)?;
+        self.w.text(value, false)
+    }
+
+    /// [`Object::text`] with ASCII letters upper-cased.
+    #[inline]
+    pub fn text_upper(&mut self, key: &'static str, value: &[u8]) -> Result<(), Error> {
+        self.key(key)?;
+        self.w.text(value, true)
+    }
+
+    /// An unsigned number field.
+    #[inline]
+    pub fn uint(&mut self, key: &'static str, value: u64) -> Result<(), Error> {
+        self.key(key)?;
+        self.w.unsigned(value)
+    }
+
+    /// A string field whose value is known to be ASCII that needs no
+    /// escaping (timestamps, addresses, names from the kernel's tables).
+    #[inline]
+    pub(crate) fn ascii(&mut self, key: &'static str, value: &[u8]) -> Result<(), Error> {
+        debug_assert!(value.is_ascii() && !any_needs_escape(value));
+        self.key(key)?;
+        self.w.push(b'"')?;
+        self.w.extend(value)?;
+        self.w.push(b'"')
+    }
+
+    /// A nested object field; write its fields, then [`Object::close`] it.
+    #[inline]
+    pub fn object(&mut self, key: &'static str) -> Result<Object<'_, 'b>, Error> {
+        self.key(key)?;
+        self.w.push(b'{')?;
+        Ok(Compound { w: &mut *self.w, first: true })
+    }
+
+    /// Ends a nested object.
+    #[inline]
+    pub fn close(self) -> Result<(), Error> {
+        self.w.push(b'}')
     }
 }
 
@@ -581,6 +751,76 @@ impl ser::Serializer for KeySerializer<'_, '_> {
 mod tests {
     use super::*;
     use serde::ser::{SerializeMap, Serializer};
+
+    /// The direct field writers give what `serde` gives for the same value:
+    /// `text` as `Lossy` (U+FFFD for invalid UTF-8, escapes), `text_upper`
+    /// the same with ASCII letters upper-cased, nested objects, numbers.
+    #[test]
+    fn object_fields_match_serde() {
+        let long = [b'a'; 150];
+        let cases: [&[u8]; 10] = [
+            b"",
+            b"set",
+            b"key:000000087354",
+            b"quote \" and \\ backslash",
+            b"tab\tnewline\n\x01\x1f",
+            b"caf\xc3\xa9 \xe2\x82\xac",
+            b"bad \xff\xfe utf8 \xc3",
+            b"mixed \xff ok \"q\" \xe2\x82",
+            &long,
+            b"12345678\"",
+        ];
+        for c in cases {
+            let mut got = [0u8; 512];
+            let n = object_to_slice(&mut got, |m| {
+                m.text("a", c)?;
+                m.text_upper("b", c)?;
+                let mut o = m.object("c")?;
+                o.uint("n", u64::MAX)?;
+                o.str("s", "x")?;
+                o.close()?;
+                m.field("d", &crate::text::Lossy(c))
+            })
+            .unwrap();
+            let mut want = [0u8; 512];
+            let mut w = Writer { buf: &mut want, len: 0 };
+            let mut m = (&mut w).serialize_map(None).unwrap();
+            m.serialize_entry("a", &crate::text::Lossy(c)).unwrap();
+            let mut upper = [0u8; 256];
+            let u = upper.get_mut(..c.len()).unwrap();
+            u.copy_from_slice(c);
+            u.make_ascii_uppercase();
+            m.serialize_entry("b", &crate::text::Lossy(u)).unwrap();
+            struct C;
+            impl Serialize for C {
+                fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                    let mut m = s.serialize_map(None)?;
+                    m.serialize_entry("n", &u64::MAX)?;
+                    m.serialize_entry("s", "x")?;
+                    m.end()
+                }
+            }
+            m.serialize_entry("c", &C).unwrap();
+            m.serialize_entry("d", &crate::text::Lossy(c)).unwrap();
+            SerializeMap::end(m).unwrap();
+            let wn = w.len;
+            assert_eq!(core::str::from_utf8(&got[..n]).unwrap(), core::str::from_utf8(&want[..wn]).unwrap());
+        }
+    }
+
+    /// A full buffer is an error from the direct writers too.
+    #[test]
+    fn object_fields_report_full() {
+        // {"abc":"defgh","n":12345} is 25 bytes.
+        for size in 0..32 {
+            let mut buf = [0u8; 32];
+            let r = object_to_slice(&mut buf[..size], |m| {
+                m.text("abc", b"defgh")?;
+                m.uint("n", 12345)
+            });
+            assert_eq!(r, if size >= 25 { Ok(25) } else { Err(Error::Full) }, "size {size}");
+        }
+    }
 
     /// Serialises into a fixed buffer and compares as text (core has no alloc).
     fn check<T: Serialize + ?Sized>(v: &T, want: &str) {

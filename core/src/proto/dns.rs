@@ -35,9 +35,8 @@ pub mod json;
 pub mod txn;
 pub mod wire;
 
+use crate::json::{JsonError, Object};
 use core::fmt::Write;
-
-use serde::ser::SerializeMap;
 
 pub use txn::{DnsTxn, Edns, Extra, Question, Record, Section, DNS_TEXT_CAP, MAX_ANSWERS, MAX_RECORDS};
 
@@ -653,17 +652,17 @@ impl Analyzer for DnsParser {
 }
 
 /// Writes the DNS fields of the Packetbeat 1.2 layout into `m`.
-pub(crate) fn json_packetbeat<M: SerializeMap>(
-    m: &mut M,
+pub(crate) fn json_packetbeat(
+    m: &mut Object<'_, '_>,
     t: &Transaction,
     x: &DnsTxn,
     cfg: &Config,
-) -> Result<(), M::Error> {
+) -> Result<(), JsonError> {
     json::packetbeat(m, t, x, cfg)
 }
 
 /// Writes the DNS fields of the ECS layout into `m`.
-pub(crate) fn json_ecs<M: SerializeMap>(m: &mut M, t: &Transaction, x: &DnsTxn, cfg: &Config) -> Result<(), M::Error> {
+pub(crate) fn json_ecs(m: &mut Object<'_, '_>, t: &Transaction, x: &DnsTxn, cfg: &Config) -> Result<(), JsonError> {
     json::ecs(m, t, x, cfg)
 }
 

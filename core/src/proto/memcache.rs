@@ -49,7 +49,7 @@ pub use txn::{
     UDP_CARRY_CAP,
 };
 
-use serde::ser::SerializeMap;
+use crate::json::{JsonError, Object};
 
 use crate::config::{Common, Config};
 use crate::flow::Direction;
@@ -1646,23 +1646,23 @@ impl Analyzer for MemcacheParser {
 }
 
 /// Writes the Memcache fields of the Packetbeat 1.2 layout into `m`.
-pub(crate) fn json_packetbeat<M: SerializeMap>(
-    m: &mut M,
+pub(crate) fn json_packetbeat(
+    m: &mut Object<'_, '_>,
     _t: &Transaction,
     x: &MemcacheTxn,
     _cfg: &Config,
-) -> Result<(), M::Error> {
+) -> Result<(), JsonError> {
     json::section(m, x)
 }
 
 /// Writes the Memcache fields of the ECS layout into `m` (Packetbeat 8.x
 /// keeps the `memcache.*` names).
-pub(crate) fn json_ecs<M: SerializeMap>(
-    m: &mut M,
+pub(crate) fn json_ecs(
+    m: &mut Object<'_, '_>,
     _t: &Transaction,
     x: &MemcacheTxn,
     _cfg: &Config,
-) -> Result<(), M::Error> {
+) -> Result<(), JsonError> {
     json::section(m, x)
 }
 

@@ -43,7 +43,7 @@ pub mod txn;
 
 pub use txn::{ErrorText, MongodbTxn, Query, ERROR_CAP, MONGODB_TEXT_CAP, REQUEST_TEXT_CAP};
 
-use serde::ser::SerializeMap;
+use crate::json::{JsonError, Object};
 
 use crate::config::{Common, Config};
 use crate::flow::Direction;
@@ -1256,21 +1256,16 @@ impl Analyzer for MongodbParser {
 mod tests;
 
 /// Writes the Mongodb fields of the Packetbeat 1.2 layout into `m`.
-pub(crate) fn json_packetbeat<M: SerializeMap>(
-    m: &mut M,
+pub(crate) fn json_packetbeat(
+    m: &mut Object<'_, '_>,
     t: &Transaction,
     x: &MongodbTxn,
     cfg: &Config,
-) -> Result<(), M::Error> {
+) -> Result<(), JsonError> {
     json::packetbeat(m, t, x, cfg)
 }
 
 /// Writes the Mongodb fields of the ECS layout into `m`.
-pub(crate) fn json_ecs<M: SerializeMap>(
-    m: &mut M,
-    t: &Transaction,
-    x: &MongodbTxn,
-    cfg: &Config,
-) -> Result<(), M::Error> {
+pub(crate) fn json_ecs(m: &mut Object<'_, '_>, t: &Transaction, x: &MongodbTxn, cfg: &Config) -> Result<(), JsonError> {
     json::ecs(m, t, x, cfg)
 }

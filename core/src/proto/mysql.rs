@@ -55,7 +55,7 @@ pub mod wire;
 
 pub use txn::{Kind, MysqlTxn, MAX_BIN_COLS, MAX_ERROR_MESSAGE, MAX_PARAMS, MAX_PATH, MAX_QUERY, MYSQL_TEXT_CAP};
 
-use serde::ser::SerializeMap;
+use crate::json::{JsonError, Object};
 
 use crate::config::{Common, Config};
 use crate::flow::Direction;
@@ -1553,22 +1553,17 @@ impl MysqlParser {
 }
 
 /// Writes the Mysql fields of the Packetbeat 1.2 layout into `m`.
-pub(crate) fn json_packetbeat<M: SerializeMap>(
-    m: &mut M,
+pub(crate) fn json_packetbeat(
+    m: &mut Object<'_, '_>,
     t: &Transaction,
     x: &MysqlTxn,
     cfg: &Config,
-) -> Result<(), M::Error> {
+) -> Result<(), JsonError> {
     json::packetbeat(m, t, x, cfg)
 }
 
 /// Writes the Mysql fields of the ECS layout into `m`.
-pub(crate) fn json_ecs<M: SerializeMap>(
-    m: &mut M,
-    t: &Transaction,
-    x: &MysqlTxn,
-    cfg: &Config,
-) -> Result<(), M::Error> {
+pub(crate) fn json_ecs(m: &mut Object<'_, '_>, t: &Transaction, x: &MysqlTxn, cfg: &Config) -> Result<(), JsonError> {
     json::ecs(m, t, x, cfg)
 }
 

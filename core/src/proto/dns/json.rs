@@ -1,5 +1,6 @@
 //! DNS's part of a JSON document (Packetbeat and ECS layouts).
 
+use crate::json::{JsonError, Object};
 use serde::ser::{Serialize, SerializeMap, Serializer};
 
 use super::txn::{
@@ -11,15 +12,10 @@ use crate::txn::Transaction;
 
 /// Writes the DNS fields of the Packetbeat 1.2 layout into `m`: `method`,
 /// `query`, `resource`, the raw texts, and the `dns` object.
-pub(crate) fn packetbeat<M: SerializeMap>(
-    m: &mut M,
-    _t: &Transaction,
-    x: &DnsTxn,
-    _cfg: &Config,
-) -> Result<(), M::Error> {
+pub(crate) fn packetbeat(m: &mut Object<'_, '_>, _t: &Transaction, x: &DnsTxn, _cfg: &Config) -> Result<(), JsonError> {
     common(m, x)?;
     if x.has_header {
-        m.serialize_entry("dns", &DnsJson { x, ecs: false })?;
+        m.field("dns", &DnsJson { x, ecs: false })?;
     }
     Ok(())
 }
@@ -27,27 +23,27 @@ pub(crate) fn packetbeat<M: SerializeMap>(
 /// Writes the DNS fields of the ECS layout into `m`: the legacy `method`,
 /// `query`, `resource` (kept by Packetbeat 8.x too) and the `dns` object
 /// with ECS's `type`, `header_flags` and `resolved_ip`.
-pub(crate) fn ecs<M: SerializeMap>(m: &mut M, _t: &Transaction, x: &DnsTxn, _cfg: &Config) -> Result<(), M::Error> {
+pub(crate) fn ecs(m: &mut Object<'_, '_>, _t: &Transaction, x: &DnsTxn, _cfg: &Config) -> Result<(), JsonError> {
     common(m, x)?;
     if x.has_header {
-        m.serialize_entry("dns", &DnsJson { x, ecs: true })?;
+        m.field("dns", &DnsJson { x, ecs: true })?;
     }
     Ok(())
 }
 
-fn common<M: SerializeMap>(m: &mut M, x: &DnsTxn) -> Result<(), M::Error> {
+fn common(m: &mut Object<'_, '_>, x: &DnsTxn) -> Result<(), JsonError> {
     if x.has_header {
-        m.serialize_entry("method", &OpCodeName(x.op_code()))?;
+        m.field("method", &OpCodeName(x.op_code()))?;
     }
     if let (Some(q), Some(text)) = (x.question, x.query()) {
-        m.serialize_entry("query", &text)?;
-        m.serialize_entry("resource", &x.s(q.name))?;
+        m.field("query", &text)?;
+        m.field("resource", &x.s(q.name))?;
     }
     if !x.request_raw.is_empty() {
-        m.serialize_entry("request", &x.s(x.request_raw))?;
+        m.field("request", &x.s(x.request_raw))?;
     }
     if !x.response_raw.is_empty() {
-        m.serialize_entry("response", &x.s(x.response_raw))?;
+        m.field("response", &x.s(x.response_raw))?;
     }
     Ok(())
 }

@@ -1,5 +1,6 @@
 //! HTTP's part of a JSON document (Packetbeat and ECS layouts).
 
+use crate::json::{JsonError, Object};
 use serde::ser::{Serialize, SerializeMap, Serializer};
 
 use super::HttpTxn;
@@ -7,28 +8,23 @@ use crate::config::Config;
 use crate::txn::Transaction;
 
 /// Writes the HTTP fields of the Packetbeat 1.2 layout into `m`.
-pub(crate) fn packetbeat<M: SerializeMap>(
-    m: &mut M,
-    _t: &Transaction,
-    h: &HttpTxn,
-    cfg: &Config,
-) -> Result<(), M::Error> {
+pub(crate) fn packetbeat(m: &mut Object<'_, '_>, _t: &Transaction, h: &HttpTxn, cfg: &Config) -> Result<(), JsonError> {
     if !h.method.is_empty() {
-        m.serialize_entry("method", &h.s(h.method))?;
-        m.serialize_entry("path", &h.s(h.path))?;
-        m.serialize_entry("query", &h.query())?;
-        m.serialize_entry("params", &h.s(h.params))?;
+        m.field("method", &h.s(h.method))?;
+        m.field("path", &h.s(h.path))?;
+        m.field("query", &h.query())?;
+        m.field("params", &h.s(h.params))?;
     }
     if !h.real_ip.is_empty() {
-        m.serialize_entry("real_ip", &h.s(h.real_ip))?;
+        m.field("real_ip", &h.s(h.real_ip))?;
     }
     if !h.request_raw.is_empty() {
-        m.serialize_entry("request", &h.s(h.request_raw))?;
+        m.field("request", &h.s(h.request_raw))?;
     }
     if !h.response_raw.is_empty() {
-        m.serialize_entry("response", &h.s(h.response_raw))?;
+        m.field("response", &h.s(h.response_raw))?;
     }
-    m.serialize_entry("http", &HttpSection { h, split_cookie: cfg.http.split_cookie })
+    m.field("http", &HttpSection { h, split_cookie: cfg.http.split_cookie })
 }
 
 struct HttpSection<'a> {
@@ -58,19 +54,19 @@ impl Serialize for HttpSection<'_> {
 }
 
 /// Writes the HTTP fields of the ECS layout into `m`.
-pub(crate) fn ecs<M: SerializeMap>(m: &mut M, t: &Transaction, h: &HttpTxn, cfg: &Config) -> Result<(), M::Error> {
+pub(crate) fn ecs(m: &mut Object<'_, '_>, t: &Transaction, h: &HttpTxn, cfg: &Config) -> Result<(), JsonError> {
     if !h.method.is_empty() {
-        m.serialize_entry("method", &h.s(h.method))?;
-        m.serialize_entry("query", &h.query())?;
-        m.serialize_entry("url", &EcsUrl(h))?;
+        m.field("method", &h.s(h.method))?;
+        m.field("query", &h.query())?;
+        m.field("url", &EcsUrl(h))?;
     }
     if !h.request_raw.is_empty() {
-        m.serialize_entry("request", &h.s(h.request_raw))?;
+        m.field("request", &h.s(h.request_raw))?;
     }
     if !h.response_raw.is_empty() {
-        m.serialize_entry("response", &h.s(h.response_raw))?;
+        m.field("response", &h.s(h.response_raw))?;
     }
-    m.serialize_entry("http", &EcsHttp { t, h, split_cookie: cfg.http.split_cookie })
+    m.field("http", &EcsHttp { t, h, split_cookie: cfg.http.split_cookie })
 }
 
 struct EcsUrl<'a>(&'a HttpTxn);

@@ -7,6 +7,7 @@
 //! Packetbeat field): Packetbeat-style names (`client_ip`, `ip`, `port`) in
 //! the Packetbeat layout, ECS-style `source`/`destination` in the ECS one.
 
+use crate::json::{JsonError, Object};
 use serde::ser::{Serialize, SerializeMap, Serializer};
 
 use super::{IcmpMsg, IcmpTxn, Original};
@@ -15,30 +16,25 @@ use crate::json::Ip;
 use crate::txn::Transaction;
 
 /// Writes the Icmp fields of the Packetbeat 1.2 layout into `m`.
-pub(crate) fn json_packetbeat<M: SerializeMap>(
-    m: &mut M,
+pub(crate) fn json_packetbeat(
+    m: &mut Object<'_, '_>,
     _t: &Transaction,
     x: &IcmpTxn,
     _cfg: &Config,
-) -> Result<(), M::Error> {
+) -> Result<(), JsonError> {
     section(m, x, false)
 }
 
 /// Writes the Icmp fields of the ECS layout into `m`.
-pub(crate) fn json_ecs<M: SerializeMap>(
-    m: &mut M,
-    _t: &Transaction,
-    x: &IcmpTxn,
-    _cfg: &Config,
-) -> Result<(), M::Error> {
+pub(crate) fn json_ecs(m: &mut Object<'_, '_>, _t: &Transaction, x: &IcmpTxn, _cfg: &Config) -> Result<(), JsonError> {
     section(m, x, true)
 }
 
-fn section<M: SerializeMap>(m: &mut M, x: &IcmpTxn, ecs: bool) -> Result<(), M::Error> {
+fn section(m: &mut Object<'_, '_>, x: &IcmpTxn, ecs: bool) -> Result<(), JsonError> {
     if let Some(p) = x.path {
-        m.serialize_entry("path", &Ip(p))?;
+        m.field("path", &Ip(p))?;
     }
-    m.serialize_entry("icmp", &Section { x, ecs })
+    m.field("icmp", &Section { x, ecs })
 }
 
 struct Section<'a> {

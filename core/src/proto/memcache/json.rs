@@ -4,6 +4,7 @@
 //! (`protocol_type`, `request.*`, `response.*`): Packetbeat 8.x keeps these
 //! names under ECS too. Values are base64-encoded, as Packetbeat does.
 
+use crate::json::{JsonError, Object};
 use core::fmt;
 
 use serde::ser::{Serialize, SerializeMap, SerializeSeq, Serializer};
@@ -12,8 +13,8 @@ use super::txn::{opcode_info, status_name, Command, Kind, MemcacheTxn, Msg, Stat
 use crate::text::Span;
 
 /// Writes `"memcache": {...}` into `m`.
-pub(crate) fn section<M: SerializeMap>(m: &mut M, x: &MemcacheTxn) -> Result<(), M::Error> {
-    m.serialize_entry("memcache", &Section(x))
+pub(crate) fn section(m: &mut Object<'_, '_>, x: &MemcacheTxn) -> Result<(), JsonError> {
+    m.field("memcache", &Section(x))
 }
 
 struct Section<'a>(&'a MemcacheTxn);

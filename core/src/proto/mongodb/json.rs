@@ -1,5 +1,6 @@
 //! MongoDB's part of a JSON document (Packetbeat and ECS layouts).
 
+use crate::json::{JsonError, Object};
 use serde::ser::{Serialize, SerializeMap, Serializer};
 
 use super::MongodbTxn;
@@ -9,37 +10,37 @@ use crate::txn::Transaction;
 
 /// The fields every layout shares: `method`, `resource`, `query`,
 /// `request` and `response` (Packetbeat 1.2's names, which 8.x kept).
-fn common<M: SerializeMap>(m: &mut M, x: &MongodbTxn, cfg: &Config) -> Result<(), M::Error> {
+fn common(m: &mut Object<'_, '_>, x: &MongodbTxn, cfg: &Config) -> Result<(), JsonError> {
     if !x.method.is_empty() {
-        m.serialize_entry("method", &x.s(x.method))?;
-        m.serialize_entry("resource", &x.s(x.resource))?;
-        m.serialize_entry("query", &x.query())?;
+        m.field("method", &x.s(x.method))?;
+        m.field("resource", &x.s(x.resource))?;
+        m.field("query", &x.query())?;
         if cfg.mongodb.common.send_request {
-            m.serialize_entry("request", &x.request())?;
+            m.field("request", &x.request())?;
         }
     }
     if cfg.mongodb.common.send_response && !x.response.is_empty() {
-        m.serialize_entry("response", &x.s(x.response))?;
+        m.field("response", &x.s(x.response))?;
     }
-    m.serialize_entry("mongodb", &Section(x))
+    m.field("mongodb", &Section(x))
 }
 
 /// Writes the MongoDB fields of the Packetbeat 1.2 layout into `m`.
-pub(crate) fn packetbeat<M: SerializeMap>(
-    m: &mut M,
+pub(crate) fn packetbeat(
+    m: &mut Object<'_, '_>,
     _t: &Transaction,
     x: &MongodbTxn,
     cfg: &Config,
-) -> Result<(), M::Error> {
+) -> Result<(), JsonError> {
     common(m, x, cfg)
 }
 
 /// Writes the MongoDB fields of the ECS layout into `m`: the same names
 /// (ECS has no MongoDB fields), and the server's error as `error.message`.
-pub(crate) fn ecs<M: SerializeMap>(m: &mut M, _t: &Transaction, x: &MongodbTxn, cfg: &Config) -> Result<(), M::Error> {
+pub(crate) fn ecs(m: &mut Object<'_, '_>, _t: &Transaction, x: &MongodbTxn, cfg: &Config) -> Result<(), JsonError> {
     common(m, x, cfg)?;
     if !x.error.is_empty() {
-        m.serialize_entry("error", &EcsError(x))?;
+        m.field("error", &EcsError(x))?;
     }
     Ok(())
 }

@@ -1,5 +1,6 @@
 //! MySQL's part of a JSON document (Packetbeat and ECS layouts).
 
+use crate::json::{JsonError, Object};
 use serde::ser::{Serialize, SerializeMap, Serializer};
 
 use super::txn::{Kind, MysqlTxn};
@@ -9,45 +10,45 @@ use crate::txn::Transaction;
 
 /// Writes the fields both layouts share: `method`, `query`, `path`,
 /// `params`, and the raw `request` / `response` texts when kept.
-fn common<M: SerializeMap>(m: &mut M, x: &MysqlTxn, cfg: &Config) -> Result<(), M::Error> {
+fn common(m: &mut Object<'_, '_>, x: &MysqlTxn, cfg: &Config) -> Result<(), JsonError> {
     if !x.method.is_empty() {
-        m.serialize_entry("method", &x.s(x.method))?;
-        m.serialize_entry("query", &x.s(x.query))?;
+        m.field("method", &x.s(x.method))?;
+        m.field("query", &x.s(x.query))?;
     }
     if !x.path.is_empty() {
-        m.serialize_entry("path", &Lossy(&x.path))?;
+        m.field("path", &Lossy(&x.path))?;
     }
     if !x.params.is_empty() {
-        m.serialize_entry("params", &Params(x))?;
+        m.field("params", &Params(x))?;
     }
     if cfg.mysql.common.send_request && !x.raw_query.is_empty() {
-        m.serialize_entry("request", &x.s(x.raw_query))?;
+        m.field("request", &x.s(x.raw_query))?;
     }
     if cfg.mysql.common.send_response && x.has_response && !x.response_raw.is_empty() {
-        m.serialize_entry("response", &x.s(x.response_raw))?;
+        m.field("response", &x.s(x.response_raw))?;
     }
     Ok(())
 }
 
 /// Writes the MySQL fields of the Packetbeat 1.2 layout into `m`.
-pub(crate) fn packetbeat<M: SerializeMap>(
-    m: &mut M,
+pub(crate) fn packetbeat(
+    m: &mut Object<'_, '_>,
     _t: &Transaction,
     x: &MysqlTxn,
     cfg: &Config,
-) -> Result<(), M::Error> {
+) -> Result<(), JsonError> {
     common(m, x, cfg)?;
-    m.serialize_entry("mysql", &Section(x))
+    m.field("mysql", &Section(x))
 }
 
 /// Writes the MySQL fields of the ECS layout into `m`: the same names as
 /// Packetbeat 8 (`method`, `query`, `path`, `params`, `mysql.*`), plus
 /// `error.code` / `error.message` for a failed statement.
-pub(crate) fn ecs<M: SerializeMap>(m: &mut M, _t: &Transaction, x: &MysqlTxn, cfg: &Config) -> Result<(), M::Error> {
+pub(crate) fn ecs(m: &mut Object<'_, '_>, _t: &Transaction, x: &MysqlTxn, cfg: &Config) -> Result<(), JsonError> {
     common(m, x, cfg)?;
-    m.serialize_entry("mysql", &Section(x))?;
+    m.field("mysql", &Section(x))?;
     if x.iserror {
-        m.serialize_entry("error", &EcsError(x))?;
+        m.field("error", &EcsError(x))?;
     }
     Ok(())
 }

@@ -1,5 +1,6 @@
 //! PostgreSQL's part of a JSON document (Packetbeat and ECS layouts).
 
+use crate::json::{JsonError, Object};
 use serde::ser::{Serialize, SerializeMap, Serializer};
 
 use super::{CopyMode, PgsqlTxn};
@@ -9,43 +10,38 @@ use crate::txn::{Notes, Transaction};
 /// Writes the Pgsql fields of the Packetbeat 1.2 layout into `m`: `method`,
 /// `query`, `request`/`response` (raw text when enabled) and the `pgsql`
 /// object.
-pub(crate) fn json_packetbeat<M: SerializeMap>(
-    m: &mut M,
+pub(crate) fn json_packetbeat(
+    m: &mut Object<'_, '_>,
     t: &Transaction,
     x: &PgsqlTxn,
     cfg: &Config,
-) -> Result<(), M::Error> {
+) -> Result<(), JsonError> {
     common(m, t, x, cfg)?;
-    m.serialize_entry("pgsql", &Section(x))
+    m.field("pgsql", &Section(x))
 }
 
 /// Writes the Pgsql fields of the ECS layout into `m`: the same as the
 /// Packetbeat layout (Packetbeat 8 keeps `method`, `query` and `pgsql.*`),
 /// plus ECS `error.code`/`error.message` for an ErrorResponse.
-pub(crate) fn json_ecs<M: SerializeMap>(
-    m: &mut M,
-    t: &Transaction,
-    x: &PgsqlTxn,
-    cfg: &Config,
-) -> Result<(), M::Error> {
+pub(crate) fn json_ecs(m: &mut Object<'_, '_>, t: &Transaction, x: &PgsqlTxn, cfg: &Config) -> Result<(), JsonError> {
     common(m, t, x, cfg)?;
-    m.serialize_entry("pgsql", &Section(x))?;
+    m.field("pgsql", &Section(x))?;
     if x.iserror {
-        m.serialize_entry("error", &EcsError(x))?;
+        m.field("error", &EcsError(x))?;
     }
     Ok(())
 }
 
-fn common<M: SerializeMap>(m: &mut M, t: &Transaction, x: &PgsqlTxn, cfg: &Config) -> Result<(), M::Error> {
+fn common(m: &mut Object<'_, '_>, t: &Transaction, x: &PgsqlTxn, cfg: &Config) -> Result<(), JsonError> {
     if !t.notes.contains(Notes::NO_REQUEST) {
-        m.serialize_entry("method", &x.s(x.method))?;
-        m.serialize_entry("query", &x.s(x.query))?;
+        m.field("method", &x.s(x.method))?;
+        m.field("query", &x.s(x.query))?;
         if cfg.pgsql.common.send_request {
-            m.serialize_entry("request", &x.s(x.query))?;
+            m.field("request", &x.s(x.query))?;
         }
     }
     if cfg.pgsql.common.send_response && !x.response.is_empty() {
-        m.serialize_entry("response", &x.s(x.response))?;
+        m.field("response", &x.s(x.response))?;
     }
     Ok(())
 }

@@ -1,5 +1,6 @@
 //! Thrift's part of a JSON document (Packetbeat and ECS layouts).
 
+use crate::json::{JsonError, Object};
 use core::fmt;
 
 use serde::ser::{Serialize, SerializeMap, Serializer};
@@ -69,25 +70,25 @@ impl Serialize for Section<'_> {
 }
 
 /// Writes the Thrift fields of the Packetbeat 1.2 layout into `m`.
-pub(crate) fn packetbeat<M: SerializeMap>(
-    m: &mut M,
+pub(crate) fn packetbeat(
+    m: &mut Object<'_, '_>,
     t: &Transaction,
     x: &ThriftTxn,
     cfg: &Config,
-) -> Result<(), M::Error> {
+) -> Result<(), JsonError> {
     let has_request = !t.notes.contains(Notes::NO_REQUEST);
-    m.serialize_entry("method", &x.s(x.method))?;
-    m.serialize_entry("path", &x.s(x.service))?;
+    m.field("method", &x.s(x.method))?;
+    m.field("path", &x.s(x.service))?;
     if has_request {
-        m.serialize_entry("query", &Query(x))?;
+        m.field("query", &Query(x))?;
         if cfg.thrift.common.send_request {
-            m.serialize_entry("request", &Query(x))?;
+            m.field("request", &Query(x))?;
         }
     }
     if cfg.thrift.common.send_response && x.reply != ReplyKind::None && x.reply_rendered {
-        m.serialize_entry("response", &Response(x))?;
+        m.field("response", &Response(x))?;
     }
-    m.serialize_entry("thrift", &Section { x, has_request })
+    m.field("thrift", &Section { x, has_request })
 }
 
 /// ECS `error` object for exceptions.
@@ -105,23 +106,23 @@ impl Serialize for EcsError<'_> {
 /// Writes the Thrift fields of the ECS layout into `m` (the names Packetbeat
 /// 8 keeps for Thrift: `method`, `path`, `query`, `thrift.*`; exceptions
 /// also as ECS `error`).
-pub(crate) fn ecs<M: SerializeMap>(m: &mut M, t: &Transaction, x: &ThriftTxn, cfg: &Config) -> Result<(), M::Error> {
+pub(crate) fn ecs(m: &mut Object<'_, '_>, t: &Transaction, x: &ThriftTxn, cfg: &Config) -> Result<(), JsonError> {
     let has_request = !t.notes.contains(Notes::NO_REQUEST);
-    m.serialize_entry("method", &x.s(x.method))?;
+    m.field("method", &x.s(x.method))?;
     if !x.service.is_empty() {
-        m.serialize_entry("path", &x.s(x.service))?;
+        m.field("path", &x.s(x.service))?;
     }
     if has_request {
-        m.serialize_entry("query", &Query(x))?;
+        m.field("query", &Query(x))?;
         if cfg.thrift.common.send_request {
-            m.serialize_entry("request", &Query(x))?;
+            m.field("request", &Query(x))?;
         }
     }
     if cfg.thrift.common.send_response && x.reply != ReplyKind::None && x.reply_rendered {
-        m.serialize_entry("response", &Response(x))?;
+        m.field("response", &Response(x))?;
     }
     if x.reply == ReplyKind::Exception && !x.exceptions.is_empty() {
-        m.serialize_entry("error", &EcsError(x))?;
+        m.field("error", &EcsError(x))?;
     }
-    m.serialize_entry("thrift", &Section { x, has_request })
+    m.field("thrift", &Section { x, has_request })
 }
