@@ -40,6 +40,7 @@
         clippy::todo
     )
 )]
+#![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
 #[cfg(test)]
