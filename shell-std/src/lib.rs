@@ -7,6 +7,7 @@
 pub mod config;
 pub mod live;
 pub mod output;
+pub mod pcapfile;
 pub mod privilege;
 pub mod read;
 pub mod report;

@@ -265,6 +265,31 @@ fn read_one(path: &Path, dispatch: &mut Dispatcher) -> Result<()> {
     if !path.exists() {
         bail!("no such file");
     }
+    if let Some(mut file) = crate::pcapfile::PcapFile::open(path).context("cannot open the capture")? {
+        let link = file.link();
+        tracing::info!(file = %path.display(), link = link.0, "reading capture");
+        let mut progress = Progress::new(path);
+        loop {
+            if STOP.load(std::sync::atomic::Ordering::Relaxed) {
+                progress.done();
+                bail!("stopped by a signal");
+            }
+            match file.next_frame() {
+                Ok(Some((ts, frame))) => {
+                    progress.packet(frame.len() as u64);
+                    dispatch.frame(ts, link, frame);
+                }
+                Ok(None) => {
+                    progress.done();
+                    return Ok(());
+                }
+                Err(e) => {
+                    progress.done();
+                    bail!("capture is truncated or corrupt: {e}")
+                }
+            }
+        }
+    }
     let mut cap = pcap::Capture::from_file_with_precision(path, pcap::Precision::Micro)
         .map_err(|e| anyhow::anyhow!("{e}"))
         .context("not a readable pcap or pcapng file")?;
