@@ -73,11 +73,96 @@ pub fn doc_index_day(doc: &[u8]) -> Option<[u8; 10]> {
 /// Writes `txn` as one JSON object (no trailing newline) into `buf` and
 /// returns its length.
 pub fn write_json(txn: &Transaction, cfg: &Config, opts: &JsonOptions<'_>, buf: &mut [u8]) -> Result<usize, Full> {
+    write_json_cached(txn, cfg, opts, &mut DocCache::new(), buf)
+}
+
+/// [`write_json`] for a stream of documents: `cache` keeps the text of the
+/// last document's timestamp second and, in the Packetbeat layout, of its
+/// endpoint fields (`client_ip` to `transport`), which consecutive
+/// documents of one connection share. The output is the same as
+/// [`write_json`]'s.
+pub fn write_json_cached(
+    txn: &Transaction,
+    cfg: &Config,
+    opts: &JsonOptions<'_>,
+    cache: &mut DocCache,
+    buf: &mut [u8],
+) -> Result<usize, Full> {
     writer::object_to_slice(buf, |m| match opts.schema {
-        Schema::Packetbeat => packetbeat(m, txn, cfg, opts),
-        Schema::Ecs => ecs(m, txn, cfg, opts),
+        Schema::Packetbeat => packetbeat(m, txn, cfg, opts, cache),
+        Schema::Ecs => ecs(m, txn, cfg, opts, cache),
     })
     .map_err(|_| Full)
+}
+
+/// Text reused from one document to the next (see [`write_json_cached`]).
+/// About 200 bytes; a new one is empty.
+#[derive(Clone, Debug)]
+pub struct DocCache {
+    /// Second of `second_text`, and the RFC 3339 text of a time in it.
+    second: Option<u64>,
+    second_text: [u8; 24],
+    /// Endpoints and transport of `endpoint_text`.
+    endpoints: Option<(Endpoint, Endpoint, Transport)>,
+    endpoint_text: [u8; ENDPOINT_TEXT],
+    endpoint_len: usize,
+}
+
+/// Longest endpoint fields: two IPv6 addresses with ports and transport.
+const ENDPOINT_TEXT: usize = 160;
+
+impl DocCache {
+    /// An empty cache.
+    pub const fn new() -> DocCache {
+        DocCache {
+            second: None,
+            second_text: [0; 24],
+            endpoints: None,
+            endpoint_text: [0; ENDPOINT_TEXT],
+            endpoint_len: 0,
+        }
+    }
+
+    /// The RFC 3339 text of `ts` (milliseconds), the date and time of day
+    /// computed once per second. `None` after the year 9999.
+    fn rfc3339(&mut self, ts: Timestamp) -> Option<[u8; 24]> {
+        let micros = ts.as_micros();
+        let second = micros / 1_000_000;
+        if self.second != Some(second) {
+            self.second_text = ts.rfc3339_millis()?;
+            self.second = Some(second);
+        }
+        let mut text = self.second_text;
+        let ms = micros / 1000 % 1000;
+        if let Some(digits) = text.get_mut(20..23) {
+            for (i, d) in digits.iter_mut().enumerate() {
+                *d = b'0' + (ms / [100, 10, 1].get(i).copied().unwrap_or(1) % 10) as u8;
+            }
+        }
+        Some(text)
+    }
+
+    /// The Packetbeat layout's endpoint fields of `t`, rendered once per
+    /// connection.
+    fn endpoint_fields(&mut self, t: &Transaction) -> Option<&[u8]> {
+        let key = (t.client, t.server, t.transport);
+        if self.endpoints != Some(key) {
+            self.endpoints = None;
+            let mut tmp = [0u8; ENDPOINT_TEXT + 2];
+            let n = writer::object_to_slice(&mut tmp, |m| endpoint_fields(m, t)).ok()?;
+            let inner = tmp.get(1..n - 1)?;
+            self.endpoint_text.get_mut(..inner.len())?.copy_from_slice(inner);
+            self.endpoint_len = inner.len();
+            self.endpoints = Some(key);
+        }
+        self.endpoint_text.get(..self.endpoint_len)
+    }
+}
+
+impl Default for DocCache {
+    fn default() -> Self {
+        DocCache::new()
+    }
 }
 
 pub(crate) use writer::Object;
@@ -103,8 +188,8 @@ impl Serialize for Rfc3339 {
 }
 
 /// A timestamp field (RFC 3339, milliseconds, UTC).
-fn timestamp(m: &mut Object<'_, '_>, key: &'static str, ts: Timestamp) -> Result<(), JsonError> {
-    match ts.rfc3339_millis() {
+fn timestamp(m: &mut Object<'_, '_>, key: &'static str, ts: Timestamp, cache: &mut DocCache) -> Result<(), JsonError> {
+    match cache.rfc3339(ts) {
         Some(text) => m.ascii(key, &text),
         None => m.field(key, &Rfc3339(ts)),
     }
@@ -209,11 +294,8 @@ fn detail(m: &mut Object<'_, '_>, t: &Transaction, cfg: &Config, ecs: bool) -> R
     }
 }
 
-fn packetbeat(m: &mut Object<'_, '_>, t: &Transaction, cfg: &Config, opts: &JsonOptions<'_>) -> Result<(), JsonError> {
-    timestamp(m, "@timestamp", t.ts)?;
-    m.ascii("type", t.protocol.name().as_bytes())?;
-    m.ascii("status", t.status.name().as_bytes())?;
-    m.uint("count", 1)?;
+/// The Packetbeat layout's endpoint fields, `client_ip` to `transport`.
+fn endpoint_fields(m: &mut Object<'_, '_>, t: &Transaction) -> Result<(), JsonError> {
     // ICMP has no ports and, in Packetbeat 1.x, no transport field.
     let l4 = t.transport != Transport::Ip;
     ip(m, "client_ip", t.client.ip)?;
@@ -224,6 +306,24 @@ fn packetbeat(m: &mut Object<'_, '_>, t: &Transaction, cfg: &Config, opts: &Json
     if l4 {
         m.uint("port", t.server.port.into())?;
         m.ascii("transport", t.transport.name().as_bytes())?;
+    }
+    Ok(())
+}
+
+fn packetbeat(
+    m: &mut Object<'_, '_>,
+    t: &Transaction,
+    cfg: &Config,
+    opts: &JsonOptions<'_>,
+    cache: &mut DocCache,
+) -> Result<(), JsonError> {
+    timestamp(m, "@timestamp", t.ts, cache)?;
+    m.ascii("type", t.protocol.name().as_bytes())?;
+    m.ascii("status", t.status.name().as_bytes())?;
+    m.uint("count", 1)?;
+    match cache.endpoint_fields(t) {
+        Some(text) => m.rendered(text)?,
+        None => endpoint_fields(m, t)?,
     }
     m.uint("bytes_in", t.bytes_in)?;
     m.uint("bytes_out", t.bytes_out)?;
@@ -254,16 +354,16 @@ fn ecs_endpoint(m: &mut Object<'_, '_>, key: &'static str, e: Endpoint, bytes: u
     o.close()
 }
 
-fn ecs_event(m: &mut Object<'_, '_>, t: &Transaction) -> Result<(), JsonError> {
+fn ecs_event(m: &mut Object<'_, '_>, t: &Transaction, cache: &mut DocCache) -> Result<(), JsonError> {
     let mut o = m.object("event")?;
     o.ascii("kind", b"event")?;
     o.field("category", &["network"])?;
     o.field("type", &["connection", "protocol"])?;
     o.ascii("dataset", t.protocol.name().as_bytes())?;
-    timestamp(&mut o, "start", t.ts)?;
+    timestamp(&mut o, "start", t.ts, cache)?;
     if let Some(us) = t.responsetime_us() {
         o.uint("duration", us.saturating_mul(1000))?;
-        timestamp(&mut o, "end", t.ts.add(crate::time::Duration::from_micros(us)))?;
+        timestamp(&mut o, "end", t.ts.add(crate::time::Duration::from_micros(us)), cache)?;
     }
     let ok = matches!(t.status, crate::txn::Status::Ok);
     o.ascii("outcome", if ok { b"success" } else { b"failure" })?;
@@ -295,9 +395,15 @@ fn ecs_related(m: &mut Object<'_, '_>, t: &Transaction) -> Result<(), JsonError>
     o.close()
 }
 
-fn ecs(m: &mut Object<'_, '_>, t: &Transaction, cfg: &Config, opts: &JsonOptions<'_>) -> Result<(), JsonError> {
-    timestamp(m, "@timestamp", t.ts)?;
-    ecs_event(m, t)?;
+fn ecs(
+    m: &mut Object<'_, '_>,
+    t: &Transaction,
+    cfg: &Config,
+    opts: &JsonOptions<'_>,
+    cache: &mut DocCache,
+) -> Result<(), JsonError> {
+    timestamp(m, "@timestamp", t.ts, cache)?;
+    ecs_event(m, t, cache)?;
     ecs_endpoint(m, "client", t.client, t.bytes_in)?;
     ecs_endpoint(m, "source", t.client, t.bytes_in)?;
     ecs_endpoint(m, "server", t.server, t.bytes_out)?;
@@ -336,6 +442,48 @@ mod tests {
             let mut want = heapless::String::<16>::new();
             core::fmt::write(&mut want, format_args!("{}", core::net::Ipv4Addr::from(o))).unwrap();
             assert_eq!(&buf[..n], want.as_bytes());
+        }
+    }
+
+    /// One cache across documents of changing times, endpoints and
+    /// transports gives what a fresh writer gives for each, in both layouts.
+    #[test]
+    fn cached_documents_equal_fresh_ones() {
+        use crate::txn::{Protocol, Transaction};
+        use core::net::{Ipv4Addr, Ipv6Addr};
+        let v4 = |a: u8, port| Endpoint { ip: IpAddr::V4(Ipv4Addr::new(10, 0, 0, a)), port };
+        let v6 = |a: u16, port| Endpoint { ip: IpAddr::V6(Ipv6Addr::new(0xfd00, 0, 0, 0, 0, 0, 0, a)), port };
+        let mut docs = heapless::Vec::<Transaction, 16>::new();
+        for (i, (us, client, server, transport)) in [
+            (1_764_000_000_123_456u64, v4(1, 40000), v4(2, 80), Transport::Tcp),
+            (1_764_000_000_999_999, v4(1, 40000), v4(2, 80), Transport::Tcp),
+            (1_764_000_001_000_000, v4(1, 40000), v4(2, 80), Transport::Tcp),
+            (1_764_000_001_000_999, v4(1, 40001), v4(2, 80), Transport::Tcp),
+            (1_764_086_400_000_000, v6(1, 5353), v6(2, 53), Transport::Udp),
+            (1_764_086_400_007_000, v6(1, 0), v6(2, 0), Transport::Ip),
+            (1_764_000_000_123_456, v4(1, 40000), v4(2, 80), Transport::Tcp),
+            (253_402_300_800_000_000, v4(1, 40000), v4(2, 80), Transport::Tcp),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let mut t = Transaction::default();
+            t.ts = Timestamp::from_micros(us);
+            t.response_ts = Some(Timestamp::from_micros(us + 1500 * i as u64));
+            t.protocol = if transport == Transport::Ip { Protocol::Icmp } else { Protocol::Dns };
+            (t.client, t.server, t.transport) = (client, server, transport);
+            docs.push(t).unwrap();
+        }
+        let cfg = Config::default();
+        for schema in [Schema::Packetbeat, Schema::Ecs] {
+            let opts = JsonOptions { schema, ..JsonOptions::default() };
+            let mut cache = DocCache::new();
+            for t in &docs {
+                let (mut a, mut b) = ([0u8; 1024], [0u8; 1024]);
+                let n = write_json(t, &cfg, &opts, &mut a).unwrap();
+                let m = write_json_cached(t, &cfg, &opts, &mut cache, &mut b).unwrap();
+                assert_eq!(core::str::from_utf8(&b[..m]).unwrap(), core::str::from_utf8(&a[..n]).unwrap());
+            }
         }
     }
 

@@ -5,7 +5,7 @@ use std::sync::Mutex;
 
 use anyhow::{bail, Context, Result};
 use tapbeat_core::engine::Storage;
-use tapbeat_core::json::{write_json, JsonOptions};
+use tapbeat_core::json::{write_json_cached, DocCache, JsonOptions};
 use tapbeat_core::{LinkType, Stats, Timestamp, Transaction};
 
 use crate::config::{OutputSpec, Settings};
@@ -90,6 +90,7 @@ fn table<T: Clone>(n: usize, empty: T) -> Vec<T> {
 pub struct NdjsonSink<'w> {
     out: &'w mut dyn DocWriter,
     buf: Vec<u8>,
+    cache: DocCache,
     settings: &'w Settings,
     tags: Vec<&'w str>,
     /// Documents written, too large, and failed writes.
@@ -104,6 +105,7 @@ impl<'w> NdjsonSink<'w> {
         NdjsonSink {
             out,
             buf: vec![0; MAX_DOCUMENT],
+            cache: DocCache::new(),
             tags: settings.tags.iter().map(|s| s.as_str()).collect(),
             settings,
             stats: OutputStats::default(),
@@ -122,7 +124,7 @@ impl NdjsonSink<'_> {
 impl tapbeat_core::Sink for NdjsonSink<'_> {
     fn on_transaction(&mut self, txn: &Transaction) {
         let opts = JsonOptions { schema: self.settings.schema, shipper: &self.settings.shipper, tags: &self.tags };
-        match write_json(txn, &self.settings.core, &opts, &mut self.buf) {
+        match write_json_cached(txn, &self.settings.core, &opts, &mut self.cache, &mut self.buf) {
             Ok(n) if n < self.buf.len() => {
                 if let Some(b) = self.buf.get_mut(n) {
                     *b = b'\n';

@@ -436,6 +436,17 @@ impl<'b> Compound<'_, 'b> {
         self.w.push(b'"')
     }
 
+    /// Fields rendered before by this writer (`"a":1,"b":"x"`, no braces),
+    /// copied as they are.
+    #[inline]
+    pub(crate) fn rendered(&mut self, fields: &[u8]) -> Result<(), Error> {
+        if fields.is_empty() {
+            return Ok(());
+        }
+        self.separator()?;
+        self.w.extend(fields)
+    }
+
     /// A nested object field; write its fields, then [`Object::close`] it.
     #[inline]
     pub fn object(&mut self, key: &'static str) -> Result<Object<'_, 'b>, Error> {
