@@ -467,11 +467,15 @@ mod tests {
         .into_iter()
         .enumerate()
         {
-            let mut t = Transaction::default();
-            t.ts = Timestamp::from_micros(us);
-            t.response_ts = Some(Timestamp::from_micros(us + 1500 * i as u64));
-            t.protocol = if transport == Transport::Ip { Protocol::Icmp } else { Protocol::Dns };
-            (t.client, t.server, t.transport) = (client, server, transport);
+            let t = Transaction {
+                ts: Timestamp::from_micros(us),
+                response_ts: Some(Timestamp::from_micros(us + 1500 * i as u64)),
+                protocol: if transport == Transport::Ip { Protocol::Icmp } else { Protocol::Dns },
+                client,
+                server,
+                transport,
+                ..Transaction::default()
+            };
             docs.push(t).unwrap();
         }
         let cfg = Config::default();
