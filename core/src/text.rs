@@ -113,6 +113,13 @@ impl<const N: usize> TextBuf<N> {
         self.buf.get(start..start + span.len as usize).unwrap_or(&[])
     }
 
+    /// The bytes from the start of `a` to the end of `b` when `b` follows
+    /// `a` with exactly `gap` bytes between them (`None` otherwise).
+    pub fn joined(&self, a: Span, gap: usize, b: Span) -> Option<&[u8]> {
+        let (start, end) = (a.off as usize, b.off as usize + b.len as usize);
+        (a.off as usize + a.len as usize + gap == b.off as usize).then(|| self.buf.get(start..end)).flatten()
+    }
+
     /// `span` as text for display and JSON (invalid UTF-8 is replaced).
     pub fn text(&self, span: Span) -> Lossy<'_> {
         Lossy(self.get(span))

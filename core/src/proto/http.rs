@@ -248,11 +248,11 @@ impl HttpParser {
         if line.is_empty() {
             return; // blank lines between messages are tolerated
         }
-        let ok = match dir {
-            Direction::ToServer => request_line(line, cut).is_some(),
-            Direction::ToClient => parse_status_line(line).is_some(),
+        let (request, status) = match dir {
+            Direction::ToServer => (request_line(line, cut), None),
+            Direction::ToClient => (None, parse_status_line(line)),
         };
-        if !ok {
+        if request.is_none() && status.is_none() {
             let s = self.side(dir);
             if !s.resync {
                 ctx.stats.parse_errors += 1;
@@ -261,9 +261,10 @@ impl HttpParser {
             ctx.stats.resync_skipped_bytes += raw_line.len() as u64;
             return;
         }
-        match dir {
-            Direction::ToServer => self.start_request(ctx, raw_line, line, cut),
-            Direction::ToClient => self.start_response(ctx, raw_line, line),
+        if let Some(rl) = request {
+            self.start_request(ctx, raw_line, rl);
+        } else if let Some(sl) = status {
+            self.start_response(ctx, raw_line, sl);
         }
         if cut {
             // The rest of the line was not kept: say so on the new message.
@@ -271,8 +272,7 @@ impl HttpParser {
         }
     }
 
-    fn start_request(&mut self, ctx: &mut Ctx<'_, '_>, raw_line: &[u8], line: &[u8], cut: bool) {
-        let Some(rl) = request_line(line, cut) else { return };
+    fn start_request(&mut self, ctx: &mut Ctx<'_, '_>, raw_line: &[u8], rl: parse::RequestLine<'_>) {
         let ts = ctx.ts;
         let Some(h) = ctx.begin(ts) else {
             self.side(Direction::ToServer).resync = true;
@@ -304,8 +304,7 @@ impl HttpParser {
         *self.side(Direction::ToServer) = side;
     }
 
-    fn start_response(&mut self, ctx: &mut Ctx<'_, '_>, raw_line: &[u8], line: &[u8]) {
-        let Some(sl) = parse_status_line(line) else { return };
+    fn start_response(&mut self, ctx: &mut Ctx<'_, '_>, raw_line: &[u8], sl: parse::StatusLine<'_>) {
         let ts = ctx.ts;
         if (100..200).contains(&sl.code) && sl.code != 101 {
             // Interim response (100 Continue, 103 Early Hints): not a

@@ -9,48 +9,42 @@ use crate::txn::Transaction;
 
 /// Writes the HTTP fields of the Packetbeat 1.2 layout into `m`.
 pub(crate) fn packetbeat(m: &mut Object<'_, '_>, _t: &Transaction, h: &HttpTxn, cfg: &Config) -> Result<(), JsonError> {
+    let text = |span| h.text.get(span);
     if !h.method.is_empty() {
-        m.field("method", &h.s(h.method))?;
-        m.field("path", &h.s(h.path))?;
-        m.field("query", &h.query())?;
-        m.field("params", &h.s(h.params))?;
+        m.text("method", text(h.method))?;
+        m.text("path", text(h.path))?;
+        // `method path`: as stored in the request line when one space
+        // separates them there (the common case), else composed.
+        match h.text.joined(h.method, 1, h.path).filter(|q| q.get(h.method.len()) == Some(&b' ')) {
+            Some(q) => m.text("query", q)?,
+            None => m.field("query", &h.query())?,
+        }
+        m.text("params", text(h.params))?;
     }
     if !h.real_ip.is_empty() {
-        m.field("real_ip", &h.s(h.real_ip))?;
+        m.text("real_ip", text(h.real_ip))?;
     }
     if !h.request_raw.is_empty() {
-        m.field("request", &h.s(h.request_raw))?;
+        m.text("request", text(h.request_raw))?;
     }
     if !h.response_raw.is_empty() {
-        m.field("response", &h.s(h.response_raw))?;
+        m.text("response", text(h.response_raw))?;
     }
-    m.field("http", &HttpSection { h, split_cookie: cfg.http.split_cookie })
-}
-
-struct HttpSection<'a> {
-    h: &'a HttpTxn,
-    split_cookie: bool,
-}
-
-impl Serialize for HttpSection<'_> {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let h = self.h;
-        let mut m = s.serialize_map(None)?;
-        if h.code != 0 {
-            m.serialize_entry("code", &h.code)?;
-            m.serialize_entry("phrase", &h.s(h.phrase))?;
-        }
-        if let Some(cl) = h.content_length {
-            m.serialize_entry("content_length", &cl)?;
-        }
-        if !h.request_headers.is_empty() {
-            m.serialize_entry("request_headers", &h.request_headers_json(self.split_cookie))?;
-        }
-        if !h.response_headers.is_empty() {
-            m.serialize_entry("response_headers", &h.response_headers_json(self.split_cookie))?;
-        }
-        m.end()
+    let mut o = m.object("http")?;
+    if h.code != 0 {
+        o.uint("code", h.code.into())?;
+        o.text("phrase", text(h.phrase))?;
     }
+    if let Some(cl) = h.content_length {
+        o.uint("content_length", cl)?;
+    }
+    if !h.request_headers.is_empty() {
+        o.field("request_headers", &h.request_headers_json(cfg.http.split_cookie))?;
+    }
+    if !h.response_headers.is_empty() {
+        o.field("response_headers", &h.response_headers_json(cfg.http.split_cookie))?;
+    }
+    o.close()
 }
 
 /// Writes the HTTP fields of the ECS layout into `m`.

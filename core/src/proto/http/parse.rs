@@ -36,14 +36,26 @@ fn parse_version(v: &[u8]) -> Option<u8> {
     }
 }
 
+/// RFC 9110 `tchar`, as a table: header names are checked byte by byte.
+const TOKEN: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut c = 0;
+    while c < 256 {
+        let b = c as u8;
+        t[c] = b.is_ascii_alphanumeric()
+            || matches!(
+                b,
+                b'!' | b'#' | b'$' | b'%' | b'&' | b'\'' | b'*' | b'+' | b'-' | b'.' | b'^' | b'_' | b'`' | b'|' | b'~'
+            );
+        c += 1;
+    }
+    t
+};
+
 /// RFC 9110 `tchar`.
 #[inline]
 fn is_token(c: u8) -> bool {
-    c.is_ascii_alphanumeric()
-        || matches!(
-            c,
-            b'!' | b'#' | b'$' | b'%' | b'&' | b'\'' | b'*' | b'+' | b'-' | b'.' | b'^' | b'_' | b'`' | b'|' | b'~'
-        )
+    TOKEN[c as usize]
 }
 
 /// Parses a request line; `None` when it is not one.
