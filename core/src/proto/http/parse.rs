@@ -37,6 +37,8 @@ fn parse_version(v: &[u8]) -> Option<u8> {
 }
 
 /// RFC 9110 `tchar`, as a table: header names are checked byte by byte.
+// `c < 256` by the loop bound; `get_mut` is not usable in a constant.
+#[allow(clippy::indexing_slicing)]
 const TOKEN: [bool; 256] = {
     let mut t = [false; 256];
     let mut c = 0;
@@ -55,7 +57,7 @@ const TOKEN: [bool; 256] = {
 /// RFC 9110 `tchar`.
 #[inline]
 fn is_token(c: u8) -> bool {
-    TOKEN[c as usize]
+    TOKEN.get(usize::from(c)).copied().unwrap_or(false)
 }
 
 /// Parses a request line; `None` when it is not one.
