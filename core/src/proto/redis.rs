@@ -1174,6 +1174,16 @@ fn stream<const D: usize>(
                 side.state = State::Bulk { rem: rem - n as u64, skip: skip - sk as u8 };
                 side.bytes = side.bytes.saturating_add(n as u64);
                 pos += n;
+                if rem == n as u64 && rest.get(n..n + 2) == Some(b"\r\n") {
+                    // The usual case, the payload's CR LF right behind it:
+                    // what `BulkEnd` would do over the next two turns.
+                    pos += 2;
+                    side.bytes = side.bytes.saturating_add(2);
+                    side.state = State::Line;
+                    if !side.streamed_string {
+                        value_done(ctx, side, conn, dir);
+                    }
+                }
             }
             State::BulkEnd { left } => {
                 let c = rest.first().copied().unwrap_or(0);
