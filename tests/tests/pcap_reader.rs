@@ -145,3 +145,43 @@ fn with_snaplen(b: &[u8], snap: u32) -> Vec<u8> {
     v[16..20].copy_from_slice(&snap.to_le_bytes());
     v
 }
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
+
+    /// Random record bytes after a valid file header (any byte order,
+    /// precision and snapshot length): the block reader gives exactly
+    /// libpcap's frames and stops where libpcap stops.
+    #[test]
+    fn random_records_read_as_libpcap_reads_them(
+        big in proptest::prelude::any::<bool>(),
+        nanos in proptest::prelude::any::<bool>(),
+        snaplen in proptest::prop_oneof![proptest::prelude::Just(0u32), 1u32..2000, proptest::prelude::Just(65535u32)],
+        records in proptest::collection::vec((0u32..3000, proptest::prelude::any::<u32>(), proptest::collection::vec(proptest::prelude::any::<u8>(), 0..64)), 0..40),
+        tail in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..40),
+    ) {
+        let w32 = |v: &mut Vec<u8>, x: u32| v.extend_from_slice(&if big { x.to_be_bytes() } else { x.to_le_bytes() });
+        let mut f = Vec::new();
+        w32(&mut f, if nanos { 0xa1b2_3c4d } else { 0xa1b2_c3d4 });
+        for x in [2u16, 4] {
+            f.extend_from_slice(&if big { x.to_be_bytes() } else { x.to_le_bytes() });
+        }
+        for x in [0, 0, snaplen, 1] {
+            w32(&mut f, x);
+        }
+        for (caplen, frac, data) in &records {
+            // Mostly consistent records, some claiming more than they hold.
+            let caplen = if *caplen < 2000 { data.len() as u32 } else { *caplen };
+            for x in [1_700_000_000, *frac % 2_000_000_000, caplen, caplen] {
+                w32(&mut f, x);
+            }
+            f.extend_from_slice(data);
+        }
+        f.extend_from_slice(&tail);
+        let dir = std::env::temp_dir().join(format!("tapbeat-pcap-prop-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let p = dir.join("random.pcap");
+        std::fs::write(&p, &f).unwrap();
+        proptest::prop_assert!(same(&p));
+    }
+}

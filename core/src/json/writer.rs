@@ -460,6 +460,30 @@ impl<'b> Compound<'_, 'b> {
     pub fn close(self) -> Result<(), Error> {
         self.w.push(b'}')
     }
+
+    /// An array field; add objects with [`Object::push_object`], then
+    /// [`Object::close_array`] it.
+    #[inline]
+    pub fn array(&mut self, key: &'static str) -> Result<Compound<'_, 'b>, Error> {
+        self.key(key)?;
+        self.w.push(b'[')?;
+        Ok(Compound { w: &mut *self.w, first: true })
+    }
+
+    /// An object element of an array opened with [`Object::array`]; write
+    /// its fields, then [`Object::close`] it.
+    #[inline]
+    pub fn push_object(&mut self) -> Result<Object<'_, 'b>, Error> {
+        self.separator()?;
+        self.w.push(b'{')?;
+        Ok(Compound { w: &mut *self.w, first: true })
+    }
+
+    /// Ends an array opened with [`Object::array`].
+    #[inline]
+    pub fn close_array(self) -> Result<(), Error> {
+        self.w.push(b']')
+    }
 }
 
 impl<'a, 'b> ser::Serializer for &'a mut Writer<'b> {

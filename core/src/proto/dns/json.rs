@@ -15,7 +15,7 @@ use crate::txn::Transaction;
 pub(crate) fn packetbeat(m: &mut Object<'_, '_>, _t: &Transaction, x: &DnsTxn, _cfg: &Config) -> Result<(), JsonError> {
     common(m, x)?;
     if x.has_header {
-        m.field("dns", &DnsJson { x, ecs: false })?;
+        dns_object(m, x, false)?;
     }
     Ok(())
 }
@@ -26,86 +26,95 @@ pub(crate) fn packetbeat(m: &mut Object<'_, '_>, _t: &Transaction, x: &DnsTxn, _
 pub(crate) fn ecs(m: &mut Object<'_, '_>, _t: &Transaction, x: &DnsTxn, _cfg: &Config) -> Result<(), JsonError> {
     common(m, x)?;
     if x.has_header {
-        m.field("dns", &DnsJson { x, ecs: true })?;
+        dns_object(m, x, true)?;
     }
     Ok(())
+}
+
+/// A code's mnemonic when it has one (written as it is), else its
+/// fallback text (`TYPE65280`).
+fn code<T: Serialize>(
+    m: &mut Object<'_, '_>,
+    key: &'static str,
+    mnemonic: Option<&'static str>,
+    v: &T,
+) -> Result<(), JsonError> {
+    match mnemonic {
+        Some(s) => m.ascii(key, s.as_bytes()),
+        None => m.field(key, v),
+    }
 }
 
 fn common(m: &mut Object<'_, '_>, x: &DnsTxn) -> Result<(), JsonError> {
     if x.has_header {
-        m.field("method", &OpCodeName(x.op_code()))?;
+        let op = OpCodeName(x.op_code());
+        code(m, "method", op.mnemonic(), &op)?;
     }
     if let (Some(q), Some(text)) = (x.question, x.query()) {
         m.field("query", &text)?;
-        m.field("resource", &x.s(q.name))?;
+        m.text("resource", x.text.get(q.name))?;
     }
     if !x.request_raw.is_empty() {
-        m.field("request", &x.s(x.request_raw))?;
+        m.text("request", x.text.get(x.request_raw))?;
     }
     if !x.response_raw.is_empty() {
-        m.field("response", &x.s(x.response_raw))?;
+        m.text("response", x.text.get(x.response_raw))?;
     }
     Ok(())
 }
 
-struct DnsJson<'a> {
-    x: &'a DnsTxn,
-    ecs: bool,
-}
-
-impl Serialize for DnsJson<'_> {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let x = self.x;
-        let mut m = s.serialize_map(None)?;
-        m.serialize_entry("id", &x.id)?;
-        m.serialize_entry("op_code", &OpCodeName(x.op_code()))?;
-        if self.ecs {
-            m.serialize_entry("type", if x.has_response { "answer" } else { "query" })?;
-            m.serialize_entry("header_flags", &HeaderFlags(x))?;
-        }
-        m.serialize_entry("flags", &Flags(x))?;
-        m.serialize_entry("response_code", &RcodeName(x.rcode))?;
-        if let Some(q) = x.question {
-            m.serialize_entry("question", &QuestionJson { x, name: q.name, qtype: q.qtype, qclass: q.qclass })?;
-        }
-        if let Some(o) = x.opt {
-            m.serialize_entry("opt", &OptJson(o))?;
-        }
-        m.serialize_entry("answers_count", &x.answers_count)?;
-        if x.section(Section::Answer).next().is_some() {
-            m.serialize_entry("answers", &Records { x, section: Section::Answer })?;
-        }
-        m.serialize_entry("authorities_count", &x.authorities_count)?;
-        if x.section(Section::Authority).next().is_some() {
-            m.serialize_entry("authorities", &Records { x, section: Section::Authority })?;
-        }
-        m.serialize_entry("additionals_count", &x.additionals_count)?;
-        if x.section(Section::Additional).next().is_some() {
-            m.serialize_entry("additionals", &Records { x, section: Section::Additional })?;
-        }
-        if self.ecs && resolved(x).next().is_some() {
-            m.serialize_entry("resolved_ip", &ResolvedIps(x))?;
-        }
-        m.end()
+fn dns_object(m: &mut Object<'_, '_>, x: &DnsTxn, ecs: bool) -> Result<(), JsonError> {
+    let mut m = m.object("dns")?;
+    m.uint("id", x.id.into())?;
+    let op = OpCodeName(x.op_code());
+    code(&mut m, "op_code", op.mnemonic(), &op)?;
+    if ecs {
+        m.ascii("type", if x.has_response { b"answer" } else { b"query" })?;
+        m.field("header_flags", &HeaderFlags(x))?;
     }
-}
-
-/// 1.2 names: `recursion_available` (1.0 wrote `recursion_allowed`), and
-/// the two DNSSEC bits that 1.0 left out.
-struct Flags<'a>(&'a DnsTxn);
-
-impl Serialize for Flags<'_> {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let x = self.0;
-        let mut m = s.serialize_map(Some(6))?;
-        m.serialize_entry("authoritative", &x.flag(flag::AA))?;
-        m.serialize_entry("recursion_available", &x.flag(flag::RA))?;
-        m.serialize_entry("recursion_desired", &x.flag(flag::RD))?;
-        m.serialize_entry("truncated_response", &x.flag(flag::TC))?;
-        m.serialize_entry("authentic_data", &x.flag(flag::AD))?;
-        m.serialize_entry("checking_disabled", &x.flag(flag::CD))?;
-        m.end()
+    // 1.2 names: `recursion_available` (1.0 wrote `recursion_allowed`),
+    // and the two DNSSEC bits that 1.0 left out.
+    let mut f = m.object("flags")?;
+    f.field("authoritative", &x.flag(flag::AA))?;
+    f.field("recursion_available", &x.flag(flag::RA))?;
+    f.field("recursion_desired", &x.flag(flag::RD))?;
+    f.field("truncated_response", &x.flag(flag::TC))?;
+    f.field("authentic_data", &x.flag(flag::AD))?;
+    f.field("checking_disabled", &x.flag(flag::CD))?;
+    f.close()?;
+    let rcode = RcodeName(x.rcode);
+    code(&mut m, "response_code", rcode.mnemonic(), &rcode)?;
+    if let Some(q) = x.question {
+        let mut o = m.object("question")?;
+        o.text("name", x.text.get(q.name))?;
+        let (t, c) = (TypeName(q.qtype), ClassName(q.qclass));
+        code(&mut o, "type", t.mnemonic(), &t)?;
+        code(&mut o, "class", c.mnemonic(), &c)?;
+        o.close()?;
     }
+    if let Some(o) = x.opt {
+        m.field("opt", &OptJson(o))?;
+    }
+    for (count_key, key, count, section) in [
+        ("answers_count", "answers", x.answers_count, Section::Answer),
+        ("authorities_count", "authorities", x.authorities_count, Section::Authority),
+        ("additionals_count", "additionals", x.additionals_count, Section::Additional),
+    ] {
+        m.uint(count_key, count.into())?;
+        if x.section(section).next().is_some() {
+            let mut a = m.array(key)?;
+            for r in x.section(section) {
+                let mut o = a.push_object()?;
+                record(&mut o, x, r)?;
+                o.close()?;
+            }
+            a.close_array()?;
+        }
+    }
+    if ecs && resolved(x).next().is_some() {
+        m.field("resolved_ip", &ResolvedIps(x))?;
+    }
+    m.close()
 }
 
 struct HeaderFlags<'a>(&'a DnsTxn);
@@ -125,23 +134,6 @@ impl Serialize for HeaderFlags<'_> {
     }
 }
 
-struct QuestionJson<'a> {
-    x: &'a DnsTxn,
-    name: crate::text::Span,
-    qtype: u16,
-    qclass: u16,
-}
-
-impl Serialize for QuestionJson<'_> {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let mut m = s.serialize_map(Some(3))?;
-        m.serialize_entry("name", &self.x.s(self.name))?;
-        m.serialize_entry("type", &TypeName(self.qtype))?;
-        m.serialize_entry("class", &ClassName(self.qclass))?;
-        m.end()
-    }
-}
-
 struct OptJson(super::txn::Edns);
 
 impl Serialize for OptJson {
@@ -156,22 +148,6 @@ impl Serialize for OptJson {
     }
 }
 
-struct Records<'a> {
-    x: &'a DnsTxn,
-    section: Section,
-}
-
-impl Serialize for Records<'_> {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_seq(self.x.section(self.section).map(|r| RecordJson { x: self.x, r }))
-    }
-}
-
-struct RecordJson<'a> {
-    x: &'a DnsTxn,
-    r: &'a Record,
-}
-
 /// RRSIG times as in zone files: `YYYYMMDDHHmmSS`.
 struct SigTime(u32);
 
@@ -183,55 +159,53 @@ impl Serialize for SigTime {
     }
 }
 
-impl Serialize for RecordJson<'_> {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let (x, r) = (self.x, self.r);
-        let mut m = s.serialize_map(None)?;
-        m.serialize_entry("name", &x.s(r.name))?;
-        m.serialize_entry("type", &TypeName(r.rtype))?;
-        m.serialize_entry("class", &ClassName(r.class))?;
-        m.serialize_entry("ttl", &r.ttl)?;
-        m.serialize_entry("data", &x.s(r.data))?;
-        match r.extra {
-            Extra::None => {}
-            Extra::Mx { preference } => m.serialize_entry("preference", &preference)?,
-            Extra::Srv { priority, weight, port } => {
-                m.serialize_entry("priority", &priority)?;
-                m.serialize_entry("weight", &weight)?;
-                m.serialize_entry("port", &port)?;
-            }
-            Extra::Soa { rname, serial, refresh, retry, expire, minimum } => {
-                m.serialize_entry("rname", &x.s(rname))?;
-                m.serialize_entry("serial", &serial)?;
-                m.serialize_entry("refresh", &refresh)?;
-                m.serialize_entry("retry", &retry)?;
-                m.serialize_entry("expire", &expire)?;
-                m.serialize_entry("minimum", &minimum)?;
-            }
-            Extra::Ds { key_tag, algorithm, digest_type } => {
-                m.serialize_entry("key_tag", &key_tag)?;
-                m.serialize_entry("algorithm", &AlgorithmName(algorithm))?;
-                m.serialize_entry("digest_type", &DigestName(digest_type))?;
-            }
-            Extra::Dnskey { flags, protocol, algorithm } => {
-                m.serialize_entry("flags", &flags)?;
-                m.serialize_entry("protocol", &protocol)?;
-                m.serialize_entry("algorithm", &AlgorithmName(algorithm))?;
-            }
-            Extra::Rrsig { type_covered, algorithm, labels, original_ttl, expiration, inception, key_tag, signer } => {
-                m.serialize_entry("type_covered", &TypeName(type_covered))?;
-                m.serialize_entry("algorithm", &AlgorithmName(algorithm))?;
-                m.serialize_entry("labels", &labels)?;
-                m.serialize_entry("original_ttl", &original_ttl)?;
-                m.serialize_entry("expiration", &SigTime(expiration))?;
-                m.serialize_entry("inception", &SigTime(inception))?;
-                m.serialize_entry("key_tag", &key_tag)?;
-                m.serialize_entry("signer_name", &x.s(signer))?;
-            }
-            Extra::Nsec { type_bits } => m.serialize_entry("type_bits", &x.s(type_bits))?,
+/// The fields of one resource record.
+fn record(m: &mut Object<'_, '_>, x: &DnsTxn, r: &Record) -> Result<(), JsonError> {
+    m.text("name", x.text.get(r.name))?;
+    let (t, c) = (TypeName(r.rtype), ClassName(r.class));
+    code(m, "type", t.mnemonic(), &t)?;
+    code(m, "class", c.mnemonic(), &c)?;
+    m.uint("ttl", r.ttl.into())?;
+    m.text("data", x.text.get(r.data))?;
+    match r.extra {
+        Extra::None => {}
+        Extra::Mx { preference } => m.field("preference", &preference)?,
+        Extra::Srv { priority, weight, port } => {
+            m.field("priority", &priority)?;
+            m.field("weight", &weight)?;
+            m.field("port", &port)?;
         }
-        m.end()
+        Extra::Soa { rname, serial, refresh, retry, expire, minimum } => {
+            m.field("rname", &x.s(rname))?;
+            m.field("serial", &serial)?;
+            m.field("refresh", &refresh)?;
+            m.field("retry", &retry)?;
+            m.field("expire", &expire)?;
+            m.field("minimum", &minimum)?;
+        }
+        Extra::Ds { key_tag, algorithm, digest_type } => {
+            m.field("key_tag", &key_tag)?;
+            m.field("algorithm", &AlgorithmName(algorithm))?;
+            m.field("digest_type", &DigestName(digest_type))?;
+        }
+        Extra::Dnskey { flags, protocol, algorithm } => {
+            m.field("flags", &flags)?;
+            m.field("protocol", &protocol)?;
+            m.field("algorithm", &AlgorithmName(algorithm))?;
+        }
+        Extra::Rrsig { type_covered, algorithm, labels, original_ttl, expiration, inception, key_tag, signer } => {
+            m.field("type_covered", &TypeName(type_covered))?;
+            m.field("algorithm", &AlgorithmName(algorithm))?;
+            m.field("labels", &labels)?;
+            m.field("original_ttl", &original_ttl)?;
+            m.field("expiration", &SigTime(expiration))?;
+            m.field("inception", &SigTime(inception))?;
+            m.field("key_tag", &key_tag)?;
+            m.field("signer_name", &x.s(signer))?;
+        }
+        Extra::Nsec { type_bits } => m.field("type_bits", &x.s(type_bits))?,
     }
+    Ok(())
 }
 
 fn resolved(x: &DnsTxn) -> impl Iterator<Item = &Record> {
