@@ -268,34 +268,54 @@ fn read_one(path: &Path, dispatch: &mut Dispatcher) -> Result<()> {
         bail!("no such file");
     }
     if let Some(mut file) = crate::pcapfile::PcapFile::open(path).context("cannot open the capture")? {
-        let link = file.link();
-        tracing::info!(file = %path.display(), link = link.0, "reading capture");
-        let mut progress = Progress::new(path);
-        loop {
-            if STOP.load(std::sync::atomic::Ordering::Relaxed) {
-                progress.done();
-                bail!("stopped by a signal");
-            }
-            match file.next_frame() {
-                Ok(Some((ts, frame))) => {
-                    progress.packet(frame.len() as u64);
-                    dispatch.frame(ts, link, frame);
-                }
-                Ok(None) => {
-                    progress.done();
-                    return Ok(());
-                }
-                Err(e) => {
-                    progress.done();
-                    bail!("capture is truncated or corrupt: {e}")
-                }
-            }
-        }
+        return pump(path, &mut file, dispatch);
     }
-    let mut cap = pcap::Capture::from_file_with_precision(path, pcap::Precision::Micro)
+    let cap = pcap::Capture::from_file_with_precision(path, pcap::Precision::Micro)
         .map_err(|e| anyhow::anyhow!("{e}"))
         .context("not a readable pcap or pcapng file")?;
-    let link = LinkType(cap.get_datalink().0 as u32);
+    pump(path, &mut Libpcap(cap), dispatch)
+}
+
+/// A capture file's frames, whoever reads them.
+trait FrameSource {
+    fn link(&self) -> LinkType;
+    /// The next frame, `None` at the end, an error when the file is damaged.
+    fn next_frame(&mut self) -> Result<Option<(Timestamp, &[u8])>, String>;
+}
+
+impl FrameSource for crate::pcapfile::PcapFile {
+    fn link(&self) -> LinkType {
+        crate::pcapfile::PcapFile::link(self)
+    }
+    fn next_frame(&mut self) -> Result<Option<(Timestamp, &[u8])>, String> {
+        crate::pcapfile::PcapFile::next_frame(self).map_err(|e| e.to_string())
+    }
+}
+
+/// pcapng and the link types the block reader leaves to libpcap.
+struct Libpcap(pcap::Capture<pcap::Offline>);
+
+impl FrameSource for Libpcap {
+    fn link(&self) -> LinkType {
+        LinkType(self.0.get_datalink().0 as u32)
+    }
+    fn next_frame(&mut self) -> Result<Option<(Timestamp, &[u8])>, String> {
+        match self.0.next_packet() {
+            Ok(p) => {
+                let h = p.header;
+                let ts = Timestamp::from_secs_micros(h.ts.tv_sec.max(0) as u64, h.ts.tv_usec.max(0) as u32);
+                Ok(Some((ts, p.data)))
+            }
+            Err(pcap::Error::NoMorePackets) => Ok(None),
+            Err(e) => Err(e.to_string()),
+        }
+    }
+}
+
+/// Every frame of `src` to the workers, until the end of the file, damage
+/// or a stop signal.
+fn pump(path: &Path, src: &mut impl FrameSource, dispatch: &mut Dispatcher) -> Result<()> {
+    let link = src.link();
     tracing::info!(file = %path.display(), link = link.0, "reading capture");
     let mut progress = Progress::new(path);
     loop {
@@ -303,14 +323,12 @@ fn read_one(path: &Path, dispatch: &mut Dispatcher) -> Result<()> {
             progress.done();
             bail!("stopped by a signal");
         }
-        match cap.next_packet() {
-            Ok(p) => {
-                let ts =
-                    Timestamp::from_secs_micros(p.header.ts.tv_sec.max(0) as u64, p.header.ts.tv_usec.max(0) as u32);
-                progress.packet(p.header.caplen as u64);
-                dispatch.frame(ts, link, p.data);
+        match src.next_frame() {
+            Ok(Some((ts, frame))) => {
+                progress.packet(frame.len() as u64);
+                dispatch.frame(ts, link, frame);
             }
-            Err(pcap::Error::NoMorePackets) => {
+            Ok(None) => {
                 progress.done();
                 return Ok(());
             }
