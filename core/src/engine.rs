@@ -296,18 +296,26 @@ impl<'a> Engine<'a> {
         forced: Option<Protocol>,
         sink: &mut dyn Sink,
     ) -> Option<(u32, Direction)> {
-        let key = FlowKey::new(src, dst, ipproto);
-        let hash = key.hash32();
-        if let Some(idx) = self.flows.lookup(&key, hash) {
+        let found = match self.flows.last_flow(src, dst, ipproto) {
+            Some((idx, _)) => Some(idx),
+            None => {
+                let key = FlowKey::new(src, dst, ipproto);
+                let found = self.flows.lookup(&key, key.hash32());
+                if let Some(idx) = found {
+                    self.flows.remember(src, dst, ipproto, idx);
+                }
+                found
+            }
+        };
+        if let Some(idx) = found {
             self.flows.touch(idx, ts);
-            let meta = self.flows.get(idx)?.meta;
-            let dir = if meta.client.ip == src.0 && meta.client.port == src.1 {
-                Direction::ToServer
-            } else {
-                Direction::ToClient
-            };
+            let client = self.flows.get(idx)?.meta.client;
+            let dir =
+                if client.ip == src.0 && client.port == src.1 { Direction::ToServer } else { Direction::ToClient };
             return Some((idx, dir));
         }
+        let key = FlowKey::new(src, dst, ipproto);
+        let hash = key.hash32();
         let class = match forced {
             // Without ports, the first sender is taken as the client; the
             // analyzer tells requests from replies by their content.

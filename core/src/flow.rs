@@ -168,17 +168,57 @@ pub struct FlowTable<'a> {
     lru_head: u32,
     lru_tail: u32,
     len: usize,
+    last: Option<LastFlow>,
+}
+
+/// The flow of the last packet, with that packet's endpoints as they were:
+/// the next packet usually belongs to the same flow (in either direction)
+/// and then needs no key, hash or chain walk.
+#[derive(Clone, Copy, Debug)]
+struct LastFlow {
+    src: (IpAddr, u16),
+    dst: (IpAddr, u16),
+    proto: u8,
+    idx: u32,
 }
 
 impl<'a> FlowTable<'a> {
     /// Builds an empty table over `slots` (at most `u32::MAX - 1` used).
+    /// Only the links are written: a slot's other fields are read only
+    /// while it is in use, and [`FlowTable::insert`] resets them.
     pub fn new(slots: &'a mut [FlowSlot]) -> Self {
         let n = slots.len().min((NONE - 1) as usize);
         for (i, s) in slots.iter_mut().enumerate() {
-            *s = FlowSlot::EMPTY;
+            s.in_use = false;
+            s.bucket_head = NONE;
             s.chain_next = if i + 1 < n { (i + 1) as u32 } else { NONE };
         }
-        FlowTable { free_head: if n > 0 { 0 } else { NONE }, slots, lru_head: NONE, lru_tail: NONE, len: 0 }
+        FlowTable { free_head: if n > 0 { 0 } else { NONE }, slots, lru_head: NONE, lru_tail: NONE, len: 0, last: None }
+    }
+
+    /// The flow of a packet from `src` to `dst` when it is the flow
+    /// [`FlowTable::remember`] was last told of: its index, and whether the
+    /// packet goes the same way as that one did.
+    #[inline]
+    pub fn last_flow(&self, src: (IpAddr, u16), dst: (IpAddr, u16), proto: u8) -> Option<(u32, bool)> {
+        let l = self.last.as_ref()?;
+        if l.proto != proto {
+            return None;
+        }
+        if l.src == src && l.dst == dst {
+            Some((l.idx, true))
+        } else if l.src == dst && l.dst == src {
+            Some((l.idx, false))
+        } else {
+            None
+        }
+    }
+
+    /// Remembers that packets from `src` to `dst` belong to flow `idx`
+    /// (found by [`FlowTable::lookup`] or just inserted).
+    #[inline]
+    pub fn remember(&mut self, src: (IpAddr, u16), dst: (IpAddr, u16), proto: u8, idx: u32) {
+        self.last = Some(LastFlow { src, dst, proto, idx });
     }
 
     /// Flows in use.
@@ -246,6 +286,9 @@ impl<'a> FlowTable<'a> {
         let Some(s) = self.slots.get(idx as usize) else { return };
         if !s.in_use {
             return;
+        }
+        if self.last.is_some_and(|l| l.idx == idx) {
+            self.last = None;
         }
         let (hash, next) = (s.hash, s.chain_next);
         let b = self.bucket(hash);
@@ -349,6 +392,28 @@ mod tests {
 
     fn key(i: u16) -> FlowKey {
         FlowKey::new((IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1)), i), (IpAddr::V4(Ipv4Addr::new(10, 0, 0, 2)), 80), 6)
+    }
+
+    /// The last-flow shortcut answers for both directions of the flow it
+    /// remembers, nothing else, and forgets a removed flow.
+    #[test]
+    fn last_flow_both_ways_until_removed() {
+        let mut slots = [FlowSlot::EMPTY, FlowSlot::EMPTY, FlowSlot::EMPTY, FlowSlot::EMPTY];
+        let mut t = FlowTable::new(&mut slots);
+        let a = (IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1)), 1000);
+        let b = (IpAddr::V4(Ipv4Addr::new(10, 0, 0, 2)), 80);
+        let c = (IpAddr::V4(Ipv4Addr::new(10, 0, 0, 3)), 80);
+        let k = FlowKey::new(a, b, 6);
+        let idx = t.insert(k, k.hash32(), Timestamp::ZERO).unwrap();
+        assert_eq!(t.last_flow(a, b, 6), None);
+        t.remember(a, b, 6, idx);
+        assert_eq!(t.last_flow(a, b, 6), Some((idx, true)));
+        assert_eq!(t.last_flow(b, a, 6), Some((idx, false)));
+        assert_eq!(t.last_flow(a, b, 17), None);
+        assert_eq!(t.last_flow(a, c, 6), None);
+        t.remove(idx);
+        assert_eq!(t.last_flow(a, b, 6), None);
+        assert_eq!(t.lookup(&k, k.hash32()), None);
     }
 
     #[test]
