@@ -385,11 +385,24 @@ impl HttpParser {
     fn on_header(&mut self, ctx: &mut Ctx<'_, '_>, dir: Direction, raw_line: &[u8], line: &[u8]) {
         let mut side = *self.side(dir);
         let line_span = Self::keep_raw(ctx, &mut side, dir, raw_line);
+        let cfg = &ctx.cfg.http;
+        // Most header lines matter to nothing below: unless headers are
+        // kept (or looked for by configured name), only the four framing
+        // headers do, and none of those has another name length. The rest
+        // need not be validated or split.
+        let configured = cfg.send_all_headers
+            || !cfg.send_headers.is_empty()
+            || cfg.real_ip_header.is_some()
+            || cfg.redact_authorization;
+        let name_len = find_byte(line, b':').unwrap_or(0);
+        if !configured && !matches!(name_len, 10 | 12 | 14 | 17) {
+            *self.side(dir) = side;
+            return;
+        }
         let Some((name, value)) = parse_header(line) else {
             *self.side(dir) = side;
             return; // obsolete line folding or junk: ignored
         };
-        let cfg = &ctx.cfg.http;
         if name.eq_ignore_ascii_case(b"content-length") {
             side.content_length = parse_u64(value);
             if side.content_length.is_none() {
