@@ -383,8 +383,10 @@ impl HttpParser {
     }
 
     fn on_header(&mut self, ctx: &mut Ctx<'_, '_>, dir: Direction, raw_line: &[u8], line: &[u8]) {
-        let mut side = *self.side(dir);
-        let line_span = Self::keep_raw(ctx, &mut side, dir, raw_line);
+        // In place: a copy out and back per line cost a store-forwarding
+        // stall on every header.
+        let side = self.side(dir);
+        let line_span = Self::keep_raw(ctx, side, dir, raw_line);
         let cfg = &ctx.cfg.http;
         // Most header lines matter to nothing below: unless headers are
         // kept (or looked for by configured name), only the four framing
@@ -396,11 +398,9 @@ impl HttpParser {
             || cfg.redact_authorization;
         let name_len = find_byte(line, b':').unwrap_or(0);
         if !configured && !matches!(name_len, 10 | 12 | 14 | 17) {
-            *self.side(dir) = side;
             return;
         }
         let Some((name, value)) = parse_header(line) else {
-            *self.side(dir) = side;
             return; // obsolete line folding or junk: ignored
         };
         if name.eq_ignore_ascii_case(b"content-length") {
@@ -451,7 +451,6 @@ impl HttpParser {
                 }
             }
         }
-        *self.side(dir) = side;
     }
 
     fn end_of_headers(&mut self, ctx: &mut Ctx<'_, '_>, dir: Direction) {
