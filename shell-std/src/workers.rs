@@ -4,9 +4,9 @@
 //! thread reads frames (libpcap, from a file or an interface) and hands
 //! them to `workers` analysis threads, each with its own [`Engine`] and
 //! fixed tables. A frame goes to the worker of its flow (a symmetric hash
-//! of the 5-tuple, see [`worker_for`]), so the documents of one flow keep
-//! their order; with one worker the output is exactly that of a
-//! single-threaded read.
+//! of the 5-tuple; fragments follow their datagram's first fragment), so
+//! the documents of one flow keep their order; with one worker the output
+//! is exactly that of a single-threaded read.
 //!
 //! Frames travel in [`Batch`]es (up to [`BATCH_FRAMES`] frames or
 //! [`BATCH_BYTES`] bytes in one buffer), not one allocation per packet, and
@@ -90,21 +90,86 @@ impl Batch {
 }
 
 /// The worker a frame goes to: a symmetric hash of its 5-tuple (of the
-/// address pair for fragments and non-TCP/UDP packets, which carry no
-/// ports in every fragment).
-pub fn worker_for(link: LinkType, frame: &[u8], workers: usize) -> usize {
+/// address pair for packets without ports). A fragment goes where the
+/// first fragment of its datagram went (`routes`), so a fragmented UDP
+/// answer meets its query on one worker.
+fn worker_for(link: LinkType, frame: &[u8], workers: usize, routes: &mut FragRoutes) -> usize {
     if workers <= 1 {
         return 0;
     }
     let Ok(l2) = decode_link(link, frame) else { return 0 };
     let Ok(ip) = decode_ip(l2.ethertype, l2.payload) else { return 0 };
-    let key = match (ip.frag, decode_transport(ip.proto, ip.payload)) {
-        (None, Ok(L4::Tcp { src_port, dst_port, .. })) | (None, Ok(L4::Udp { src_port, dst_port, .. })) => {
-            FlowKey::new((ip.src, src_port), (ip.dst, dst_port), ip.proto)
+    let pick = |key: FlowKey| key.hash32() as usize % workers;
+    let pair = || pick(FlowKey::new((ip.src, 0), (ip.dst, 0), ip.proto));
+    match ip.frag {
+        None => match decode_transport(ip.proto, ip.payload) {
+            Ok(L4::Tcp { src_port, dst_port, .. }) | Ok(L4::Udp { src_port, dst_port, .. }) => {
+                pick(FlowKey::new((ip.src, src_port), (ip.dst, dst_port), ip.proto))
+            }
+            _ => pair(),
+        },
+        Some(f) => {
+            let key = FragKey { src: ip.src, dst: ip.dst, proto: ip.proto, id: f.id };
+            if f.offset != 0 {
+                return routes.get(&key).unwrap_or_else(pair);
+            }
+            // The first fragment holds the transport header's ports.
+            let ports = match (ip.proto, ip.payload) {
+                (6 | 17, [a, b, c, d, ..]) => Some((u16::from_be_bytes([*a, *b]), u16::from_be_bytes([*c, *d]))),
+                _ => None,
+            };
+            let w = match ports {
+                Some((sp, dp)) => pick(FlowKey::new((ip.src, sp), (ip.dst, dp), ip.proto)),
+                None => pair(),
+            };
+            routes.set(key, w);
+            w
         }
-        _ => FlowKey::new((ip.src, 0), (ip.dst, 0), ip.proto),
-    };
-    key.hash32() as usize % workers
+    }
+}
+
+/// A datagram's fragments: addresses, protocol and IP identification.
+#[derive(Clone, Copy, PartialEq, Eq)]
+struct FragKey {
+    src: std::net::IpAddr,
+    dst: std::net::IpAddr,
+    proto: u8,
+    id: u32,
+}
+
+/// Datagrams whose fragments are being routed.
+const FRAG_ROUTES: usize = 1024;
+
+/// Where the first fragments of recent datagrams went, direct-mapped and
+/// overwritten: a later fragment whose first one is not (or no longer)
+/// here, e.g. because it arrived first, goes by the address pair.
+struct FragRoutes {
+    slots: Vec<Option<(FragKey, usize)>>,
+}
+
+impl FragRoutes {
+    fn new() -> FragRoutes {
+        FragRoutes { slots: vec![None; FRAG_ROUTES] }
+    }
+
+    fn slot(key: &FragKey) -> usize {
+        let k = FlowKey::new((key.src, 0), (key.dst, 0), key.proto);
+        (k.hash32() ^ key.id.wrapping_mul(0x9E37_79B9)) as usize % FRAG_ROUTES
+    }
+
+    fn get(&self, key: &FragKey) -> Option<usize> {
+        match self.slots.get(Self::slot(key)) {
+            Some(Some((k, w))) if k == key => Some(*w),
+            _ => None,
+        }
+    }
+
+    fn set(&mut self, key: FragKey, worker: usize) {
+        let i = Self::slot(&key);
+        if let Some(s) = self.slots.get_mut(i) {
+            *s = Some((key, worker));
+        }
+    }
 }
 
 /// The reading side: sorts frames into per-worker batches and sends them.
@@ -115,6 +180,7 @@ pub struct Dispatcher {
     /// Waits for a full worker queue (files) instead of dropping (live).
     block: bool,
     dropped: u64,
+    frag_routes: FragRoutes,
 }
 
 /// The analysis side of one worker: its queue and where it returns batches.
@@ -137,13 +203,13 @@ pub fn channels(workers: usize, block: bool) -> (Dispatcher, Vec<WorkerQueue>) {
         queues.push(WorkerQueue { rx, spare: spare_tx.clone() });
     }
     let open = (0..workers).map(|_| Batch::new()).collect();
-    (Dispatcher { txs, open, spare: spare_rx, block, dropped: 0 }, queues)
+    (Dispatcher { txs, open, spare: spare_rx, block, dropped: 0, frag_routes: FragRoutes::new() }, queues)
 }
 
 impl Dispatcher {
     /// Queues one frame for its flow's worker.
     pub fn frame(&mut self, ts: Timestamp, link: LinkType, frame: &[u8]) {
-        let w = worker_for(link, frame, self.txs.len());
+        let w = worker_for(link, frame, self.txs.len(), &mut self.frag_routes);
         let Some(batch) = self.open.get_mut(w) else { return };
         batch.push(ts, link, frame);
         if batch.full() {

@@ -1,0 +1,39 @@
+//! With several analysis workers, the fragments of a datagram go to the
+//! worker of its flow: a DNS query sent whole and its answer fragmented
+//! still make one transaction (the fragments carry no ports, so hashing
+//! them alone would send them elsewhere).
+
+use tapbeat::read::read_files_with_workers;
+use tapbeat_tests::hostile::{dns_answer, dns_query, good_client, ipv4, udp, Gen, SERVER};
+
+#[test]
+fn fragmented_answers_meet_their_queries_on_any_number_of_workers() {
+    let mut g = Gen::new();
+    let n = 64u16;
+    for i in 0..n {
+        let name = format!("frag{i}.example.test");
+        let c = good_client(i);
+        g.udp4(c, 20000 + i, SERVER, 53, &dns_query(0x5000 + i, &name));
+        let d = udp(53, 20000 + i, &dns_answer(0x5000 + i, &name, [192, 0, 2, i as u8]));
+        let id = 0x7000 + i;
+        g.push(ipv4(&[], SERVER, c, 17, id, 0x2000, &d[..24]));
+        g.push(ipv4(&[], SERVER, c, 17, id, 3, &d[24..]));
+    }
+    let dir = std::env::temp_dir().join(format!("tapbeat-workers-frag-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = g.into_hostile("dns_fragmented_answers", "DNS answers in two fragments").save(&dir).unwrap();
+    let settings = tapbeat_tests::settings_for(tapbeat_core::Protocol::Dns, &[53]);
+    for workers in [1, 2, 3, 4] {
+        let mut out = Vec::new();
+        let sum = read_files_with_workers(&[&path], &settings, workers, &mut out).unwrap();
+        let docs: Vec<serde_json::Value> =
+            String::from_utf8(out).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+        assert_eq!(docs.len(), n as usize, "{workers} workers");
+        for d in &docs {
+            assert_eq!(d["status"], "OK", "{workers} workers: {d}");
+            assert_eq!(d["dns"]["answers_count"], 1, "{workers} workers: {d}");
+        }
+        assert_eq!(sum.engine.unmatched_requests, 0, "{workers} workers");
+    }
+    std::fs::remove_dir_all(&dir).ok();
+}
