@@ -12,7 +12,7 @@ use serde::ser::{Serialize, Serializer};
 
 use crate::config::Config;
 use crate::time::Timestamp;
-use crate::txn::{Detail, Endpoint, Notes, Transaction, Transport};
+use crate::txn::{Detail, Endpoint, Notes, Protocol, Status, Transaction, Transport};
 
 pub mod writer;
 
@@ -102,14 +102,15 @@ pub struct DocCache {
     /// Second of `second_text`, and the RFC 3339 text of a time in it.
     second: Option<u64>,
     second_text: [u8; 24],
-    /// Endpoints and transport of `endpoint_text`.
-    endpoints: Option<(Endpoint, Endpoint, Transport)>,
+    /// Protocol, status, endpoints and transport of `endpoint_text`.
+    endpoints: Option<(Protocol, Status, Endpoint, Endpoint, Transport)>,
     endpoint_text: [u8; ENDPOINT_TEXT],
     endpoint_len: usize,
 }
 
-/// Longest endpoint fields: two IPv6 addresses with ports and transport.
-const ENDPOINT_TEXT: usize = 160;
+/// Longest rendered head fields: type and status names, two IPv6
+/// addresses with ports, transport.
+const ENDPOINT_TEXT: usize = 224;
 
 impl DocCache {
     /// An empty cache.
@@ -142,10 +143,10 @@ impl DocCache {
         Some(text)
     }
 
-    /// The Packetbeat layout's endpoint fields of `t`, rendered once per
-    /// connection.
+    /// The Packetbeat layout's head fields of `t` (`type` to
+    /// `transport`), rendered once per connection and status.
     fn endpoint_fields(&mut self, t: &Transaction) -> Option<&[u8]> {
-        let key = (t.client, t.server, t.transport);
+        let key = (t.protocol, t.status, t.client, t.server, t.transport);
         if self.endpoints != Some(key) {
             self.endpoints = None;
             let mut tmp = [0u8; ENDPOINT_TEXT + 2];
@@ -294,8 +295,12 @@ fn detail(m: &mut Object<'_, '_>, t: &Transaction, cfg: &Config, ecs: bool) -> R
     }
 }
 
-/// The Packetbeat layout's endpoint fields, `client_ip` to `transport`.
+/// The Packetbeat layout's head fields, `type` to `transport`: the same
+/// for every transaction of a connection with the same status.
 fn endpoint_fields(m: &mut Object<'_, '_>, t: &Transaction) -> Result<(), JsonError> {
+    m.ascii("type", t.protocol.name().as_bytes())?;
+    m.ascii("status", t.status.name().as_bytes())?;
+    m.uint("count", 1)?;
     // ICMP has no ports and, in Packetbeat 1.x, no transport field.
     let l4 = t.transport != Transport::Ip;
     ip(m, "client_ip", t.client.ip)?;
@@ -318,9 +323,6 @@ fn packetbeat(
     cache: &mut DocCache,
 ) -> Result<(), JsonError> {
     timestamp(m, "@timestamp", t.ts, cache)?;
-    m.ascii("type", t.protocol.name().as_bytes())?;
-    m.ascii("status", t.status.name().as_bytes())?;
-    m.uint("count", 1)?;
     match cache.endpoint_fields(t) {
         Some(text) => m.rendered(text)?,
         None => endpoint_fields(m, t)?,
@@ -471,6 +473,7 @@ mod tests {
                 ts: Timestamp::from_micros(us),
                 response_ts: Some(Timestamp::from_micros(us + 1500 * i as u64)),
                 protocol: if transport == Transport::Ip { Protocol::Icmp } else { Protocol::Dns },
+                status: if i % 3 == 1 { crate::txn::Status::Error } else { crate::txn::Status::Ok },
                 client,
                 server,
                 transport,
