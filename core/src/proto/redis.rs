@@ -1230,6 +1230,12 @@ fn stream<const D: usize>(
                 }
             }
             State::Line | State::Resync { line_start: true } => {
+                if dir == Direction::ToServer && !side.in_msg && side.state == State::Line {
+                    if let Some(n) = whole_command(ctx, side, conn, rest) {
+                        pos += n;
+                        continue;
+                    }
+                }
                 let Some(i) = find_byte(rest, b'\n') else {
                     if full && pos == 0 {
                         on_cut_line(ctx, side, conn, dir, rest);
@@ -1266,6 +1272,99 @@ fn stream<const D: usize>(
         return data.len();
     }
     pos
+}
+
+/// Most arguments a command may have to take [`whole_command`]'s path.
+const WHOLE_COMMAND_ARGS: usize = 16;
+
+/// `<kind><decimal>\r\n` at the start of `data` in its plain form (no sign,
+/// no leading zero, at most 10 digits): the number and the bytes it took.
+fn plain_header(data: &[u8], kind: u8) -> Option<(usize, usize)> {
+    if data.first() != Some(&kind) {
+        return None;
+    }
+    let mut v = 0usize;
+    let mut i = 1;
+    while let Some(&c) = data.get(i) {
+        match c {
+            b'0'..=b'9' if i <= 10 && !(i == 2 && v == 0) => v = v * 10 + usize::from(c - b'0'),
+            b'\r' if i > 1 => return (data.get(i + 1) == Some(&b'\n')).then_some((v, i + 2)),
+            _ => return None,
+        }
+        i += 1;
+    }
+    None
+}
+
+/// The common request — a multibulk command of at most
+/// [`WHOLE_COMMAND_ARGS`] bulk strings in their plain form, all of it in
+/// `data`, its command line within [`QUERY_CAP`] — read in one pass and
+/// written into its record once. The record is the one the line-by-line
+/// path builds (the same text pieces in the same order, the same method,
+/// resource, argument count and byte count); that path takes everything
+/// else (cut messages, nesting, long commands). Returns the bytes taken.
+fn whole_command<const D: usize>(
+    ctx: &mut Ctx<'_, '_>,
+    side: &mut Side<D>,
+    conn: &mut Conn,
+    data: &[u8],
+) -> Option<usize> {
+    let (argc, mut at) = plain_header(data, b'*')?;
+    if argc == 0 || argc > WHOLE_COMMAND_ARGS {
+        return None;
+    }
+    let mut args: [&[u8]; WHOLE_COMMAND_ARGS] = [&[]; WHOLE_COMMAND_ARGS];
+    let mut text = 0usize;
+    for (i, arg) in args.iter_mut().take(argc).enumerate() {
+        let (len, took) = plain_header(data.get(at..)?, b'$')?;
+        let start = at + took;
+        let end = start.checked_add(len)?;
+        if data.get(end..end + 2)? != b"\r\n" {
+            return None;
+        }
+        *arg = data.get(start..end)?;
+        text += len + usize::from(i > 0);
+        at = end + 2;
+    }
+    if text > QUERY_CAP {
+        return None;
+    }
+    begin_command(ctx, side);
+    if let Some(s) = side.msg.and_then(|h| ctx.slot(h)) {
+        s.flags |= FLAG_REQUEST_DONE;
+        s.txn.bytes_in = at as u64;
+        if let Some(r) = redis(&mut s.txn) {
+            let mut span = Span::EMPTY;
+            let mut container = false;
+            for (i, arg) in args.iter().take(argc).enumerate() {
+                if i > 0 {
+                    span = r.text.extend(span, b" ");
+                }
+                let start = span.len();
+                if !arg.is_empty() {
+                    span = r.text.extend(span, arg);
+                }
+                let (len, end) = (span.len() - start, span.len());
+                match i {
+                    0 => r.method = r.text.sub(span, start, len),
+                    1 if resp::is_container(r.text.get(r.method)) => {
+                        container = true;
+                        r.method = r.text.sub(span, 0, end);
+                    }
+                    1 => r.resource = r.text.sub(span, start, len),
+                    2 if container => r.resource = r.text.sub(span, start, len),
+                    _ => {}
+                }
+            }
+            r.query = span;
+            r.argc = argc as u32;
+            if r.command_is(b"SUBSCRIBE") || r.command_is(b"PSUBSCRIBE") || r.command_is(b"SSUBSCRIBE") {
+                conn.pubsub = true;
+            }
+        }
+    }
+    side.reset_message();
+    Some(at)
 }
 
 /// `len` bytes of one direction were lost.

@@ -589,3 +589,37 @@ fn lost_framing_does_not_invent_replies() {
     // Outside subscribed mode, a list that reads like one is LRANGE's data.
     check(&docs[0], &[r#""method":"LRANGE""#, r#""return_value":"[subscribe, x, 1]""#]);
 }
+
+#[test]
+fn whole_commands_give_the_records_the_line_path_gives() {
+    // Each command whole in one segment (one pass) and cut into single
+    // bytes (line by line): the same documents, pub/sub mode included.
+    let cmds: [&[u8]; 9] = [
+        b"*3\r\n$3\r\nSET\r\n$16\r\nkey:000000087354\r\n$3\r\nVXK\r\n",
+        b"*1\r\n$4\r\nPING\r\n",
+        b"*3\r\n$6\r\nCONFIG\r\n$3\r\nGET\r\n$4\r\nsave\r\n",
+        b"*4\r\n$3\r\nSET\r\n$0\r\n\r\n$0\r\n\r\n$2\r\nEX\r\n",
+        b"*2\r\n$9\r\nsubscribe\r\n$2\r\nch\r\n",
+        // Not the plain form or too many arguments: the line path only.
+        b"*2\r\n$03\r\nGET\r\n$1\r\nk\r\n",
+        b"*17\r\n$4\r\nMSET\r\n$1\r\na\r\n$1\r\nb\r\n$1\r\na\r\n$1\r\nb\r\n$1\r\na\r\n$1\r\nb\r\n$1\r\na\r\n$1\r\nb\r\n$1\r\na\r\n$1\r\nb\r\n$1\r\na\r\n$1\r\nb\r\n$1\r\na\r\n$1\r\nb\r\n$1\r\na\r\n$1\r\nb\r\n",
+        b"*2\r\n$3\r\nGET\r\n*1\r\n$1\r\nk\r\n",
+        b"*16\r\n$4\r\nMSET\r\n$1\r\na\r\n$1\r\nb\r\n$1\r\na\r\n$1\r\nb\r\n$1\r\na\r\n$1\r\nb\r\n$1\r\na\r\n$1\r\nb\r\n$1\r\na\r\n$1\r\nb\r\n$1\r\na\r\n$1\r\nb\r\n$1\r\na\r\n$1\r\nb\r\n$1\r\na\r\n",
+    ];
+    for cmd in cmds {
+        let replies: &[u8] = b"+OK\r\n*3\r\n$7\r\nmessage\r\n$2\r\nch\r\n$2\r\nhi\r\n";
+        let whole = [Step::Data(C, cmd, 0), Step::Data(S, replies, 1)];
+        let (want_docs, want_stats) = {
+            let mut steps: heapless::Vec<Step<'_>, 1024> = heapless::Vec::new();
+            for i in 0..cmd.len() {
+                steps.push(Step::Data(C, &cmd[i..i + 1], 0)).unwrap();
+            }
+            steps.push(Step::Data(S, replies, 1)).unwrap();
+            run(&steps)
+        };
+        let (docs, stats) = run(&whole);
+        assert_eq!(docs, want_docs, "{}", core::str::from_utf8(cmd).unwrap());
+        assert_eq!(stats.transactions, want_stats.transactions);
+        assert_eq!(stats.parse_errors, want_stats.parse_errors);
+    }
+}
