@@ -1230,8 +1230,12 @@ fn stream<const D: usize>(
                 }
             }
             State::Line | State::Resync { line_start: true } => {
-                if dir == Direction::ToServer && !side.in_msg && side.state == State::Line {
-                    if let Some(n) = whole_command(ctx, side, conn, rest) {
+                if !side.in_msg && side.state == State::Line {
+                    let whole = match dir {
+                        Direction::ToServer => whole_command(ctx, side, conn, rest),
+                        Direction::ToClient => whole_reply(ctx, side, conn, rest, full),
+                    };
+                    if let Some(n) = whole {
                         pos += n;
                         continue;
                     }
@@ -1365,6 +1369,53 @@ fn whole_command<const D: usize>(
     }
     side.reset_message();
     Some(at)
+}
+
+/// The common reply — a status, error or integer line, or a plain bulk
+/// string, all of it in `data` — taken in one turn through the same steps
+/// as the line-by-line path (pairing, text, completion), without its state
+/// machine. Returns the bytes taken.
+fn whole_reply<const D: usize>(
+    ctx: &mut Ctx<'_, '_>,
+    side: &mut Side<D>,
+    conn: &mut Conn,
+    data: &[u8],
+    full: bool,
+) -> Option<usize> {
+    let (h, text, n) = match data.first()? {
+        b'+' | b'-' | b':' => {
+            let lf = find_byte(data, b'\n')?;
+            let line = resp::strip_eol(data.get(..=lf)?);
+            let text = line.get(1..)?;
+            let h = match data.first()? {
+                b'+' => Header::Simple(text),
+                b'-' => Header::Error(text),
+                _ => Header::Integer(text),
+            };
+            // What `parse_header` accepts as this line, nothing less.
+            if parse_header(line) != Some(h) {
+                return None;
+            }
+            (h, text, lf + 1)
+        }
+        b'$' => {
+            let (len, took) = plain_header(data, b'$')?;
+            let end = took.checked_add(len)?;
+            if data.get(end..end + 2)? != b"\r\n" {
+                return None;
+            }
+            (Header::Blob(Blob::String, len as u64), data.get(took..end)?, end + 2)
+        }
+        _ => return None,
+    };
+    if let Outcome::Wait = begin_server_message(ctx, side, conn, &h, data.get(n..).unwrap_or(&[]), full) {
+        return None;
+    }
+    side.bytes = n as u64;
+    side.top_error = matches!(h, Header::Error(_));
+    put(ctx, side, Direction::ToClient, text);
+    finish_server_message(ctx, side, conn, false);
+    Some(n)
 }
 
 /// `len` bytes of one direction were lost.

@@ -623,3 +623,21 @@ fn whole_commands_give_the_records_the_line_path_gives() {
         assert_eq!(stats.parse_errors, want_stats.parse_errors);
     }
 }
+
+#[test]
+fn whole_replies_give_the_records_the_line_path_gives() {
+    let cmds: &[u8] = b"*1\r\n$4\r\nPING\r\n*1\r\n$4\r\nPING\r\n*2\r\n$4\r\nINCR\r\n$1\r\nk\r\n*2\r\n$3\r\nGET\r\n$1\r\nk\r\n*2\r\n$3\r\nGET\r\n$1\r\ne\r\n*2\r\n$3\r\nGET\r\n$1\r\nn\r\n*1\r\n$7\r\nMONITOR\r\n";
+    let replies: &[u8] =
+        b"+OK\r\n-ERR bad thing\r\n:42\r\n$3\r\nabc\r\n$0\r\n\r\n$-1\r\n+OK\r\n+1700000000.1 [0 1.2.3.4:5] \"get\"\r\n:7\r\n";
+    let (docs, stats) = run(&[Step::Data(C, cmds, 0), Step::Data(S, replies, 1)]);
+    let mut steps: heapless::Vec<Step<'_>, 1024> = heapless::Vec::new();
+    steps.push(Step::Data(C, cmds, 0)).unwrap();
+    for i in 0..replies.len() {
+        steps.push(Step::Data(S, &replies[i..i + 1], 1)).unwrap();
+    }
+    let (want_docs, want_stats) = run(&steps);
+    assert_eq!(docs, want_docs);
+    assert_eq!(stats.transactions, want_stats.transactions);
+    assert_eq!(stats.unmatched_responses, want_stats.unmatched_responses);
+    assert!(docs.len() >= 8, "{docs:?}");
+}
