@@ -97,8 +97,11 @@ impl RedisTxn {
     /// True when the command (first word of `method`) is `name`,
     /// ignoring case.
     pub fn command_is(&self, name: &[u8]) -> bool {
+        // Asked several times per transaction: compare the prefix and the
+        // byte after it rather than splitting the method.
         let m = self.text.get(self.method);
-        let first = m.split(|&c| c == b' ').next().unwrap_or(&[]);
-        first.eq_ignore_ascii_case(name)
+        let rest = m.get(name.len()..);
+        m.get(..name.len()).is_some_and(|p| p.eq_ignore_ascii_case(name))
+            && rest.is_some_and(|r| r.first().is_none_or(|&c| c == b' '))
     }
 }
