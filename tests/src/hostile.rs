@@ -341,6 +341,18 @@ pub fn good_dns(g: &mut Gen, n: u16) {
     g.udp4(SERVER, 53, c, 20000 + n, &dns_answer(0x4000 + n, &name, [192, 0, 2, n as u8]));
 }
 
+/// A real DNS query (`frag<n>.example.test`) and its answer in two IPv4
+/// fragments.
+pub fn good_fragmented_dns(g: &mut Gen, n: u16) {
+    let name = format!("frag{n}.example.test");
+    let c = good_client(n);
+    g.udp4(c, 20000 + n, SERVER, 53, &dns_query(0x5000 + n, &name));
+    let d = udp(53, 20000 + n, &dns_answer(0x5000 + n, &name, [192, 0, 2, n as u8]));
+    let id = 0x7000 + n;
+    g.push(ipv4(&[], SERVER, c, 17, id, 0x2000, &d[..24]));
+    g.push(ipv4(&[], SERVER, c, 17, id, 3, &d[24..]));
+}
+
 /// ≥100 000 SYNs from random addresses and ports to the web server's port
 /// 80 (more than the default flow table holds), with legitimate HTTP
 /// transactions every 20 000 SYNs.
@@ -368,15 +380,7 @@ pub fn fragment_flood() -> Hostile {
     let mut rng = Rng::new(0xf4a9);
     for i in 0..20_000u32 {
         if i % 4_000 == 2_000 {
-            // A real query, and its answer in two fragments.
-            let n = (i / 4_000) as u16;
-            let name = format!("frag{n}.example.test");
-            let c = good_client(n);
-            g.udp4(c, 20000 + n, SERVER, 53, &dns_query(0x5000 + n, &name));
-            let d = udp(53, 20000 + n, &dns_answer(0x5000 + n, &name, [192, 0, 2, n as u8]));
-            let id = 0x7000 + n;
-            g.push(ipv4(&[], SERVER, c, 17, id, 0x2000, &d[..24]));
-            g.push(ipv4(&[], SERVER, c, 17, id, 3, &d[24..]));
+            good_fragmented_dns(&mut g, (i / 4_000) as u16);
         }
         let r = rng.next_u64();
         // Forty sources, each with a few ids: hundreds of open sets.

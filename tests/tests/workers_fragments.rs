@@ -4,20 +4,14 @@
 //! them alone would send them elsewhere).
 
 use tapbeat::read::read_files_with_workers;
-use tapbeat_tests::hostile::{dns_answer, dns_query, good_client, ipv4, udp, Gen, SERVER};
+use tapbeat_tests::hostile::{good_fragmented_dns, Gen};
 
 #[test]
 fn fragmented_answers_meet_their_queries_on_any_number_of_workers() {
     let mut g = Gen::new();
     let n = 64u16;
     for i in 0..n {
-        let name = format!("frag{i}.example.test");
-        let c = good_client(i);
-        g.udp4(c, 20000 + i, SERVER, 53, &dns_query(0x5000 + i, &name));
-        let d = udp(53, 20000 + i, &dns_answer(0x5000 + i, &name, [192, 0, 2, i as u8]));
-        let id = 0x7000 + i;
-        g.push(ipv4(&[], SERVER, c, 17, id, 0x2000, &d[..24]));
-        g.push(ipv4(&[], SERVER, c, 17, id, 3, &d[24..]));
+        good_fragmented_dns(&mut g, i);
     }
     let dir = std::env::temp_dir().join(format!("tapbeat-workers-frag-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
