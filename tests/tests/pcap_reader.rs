@@ -185,3 +185,60 @@ proptest::proptest! {
         proptest::prop_assert!(same(&p));
     }
 }
+
+/// The same frames as a pcapng file (one section, one interface,
+/// microsecond timestamps, enhanced packet blocks).
+fn to_pcapng(link: u16, frames: &Frames) -> Vec<u8> {
+    let mut v = Vec::new();
+    let block = |v: &mut Vec<u8>, kind: u32, body: &[u8]| {
+        let pad = (4 - body.len() % 4) % 4;
+        let len = (12 + body.len() + pad) as u32;
+        v.extend_from_slice(&kind.to_le_bytes());
+        v.extend_from_slice(&len.to_le_bytes());
+        v.extend_from_slice(body);
+        v.extend(std::iter::repeat_n(0u8, pad));
+        v.extend_from_slice(&len.to_le_bytes());
+    };
+    let mut shb = Vec::new();
+    shb.extend_from_slice(&0x1A2B_3C4Du32.to_le_bytes());
+    shb.extend_from_slice(&1u16.to_le_bytes());
+    shb.extend_from_slice(&0u16.to_le_bytes());
+    shb.extend_from_slice(&(-1i64).to_le_bytes());
+    block(&mut v, 0x0A0D_0D0A, &shb);
+    let mut idb = Vec::new();
+    idb.extend_from_slice(&link.to_le_bytes());
+    idb.extend_from_slice(&0u16.to_le_bytes());
+    idb.extend_from_slice(&262_144u32.to_le_bytes());
+    block(&mut v, 1, &idb);
+    for (ts, data) in frames {
+        let us = ts.as_micros();
+        let mut epb = Vec::new();
+        for x in [0u32, (us >> 32) as u32, us as u32, data.len() as u32, data.len() as u32] {
+            epb.extend_from_slice(&x.to_le_bytes());
+        }
+        epb.extend_from_slice(data);
+        block(&mut v, 6, &epb);
+    }
+    v
+}
+
+/// pcapng goes to libpcap (the block reader declines it) and gives the
+/// same documents as the classic file it was made from.
+#[test]
+fn pcapng_reads_through_libpcap_to_the_same_documents() {
+    let src = tapbeat_tests::pcaps().join("recorded/http/curl_keepalive_mixed.pcap");
+    let (link, frames, _) = with_libpcap(&src);
+    let dir = std::env::temp_dir().join(format!("tapbeat-pcapng-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let ng = dir.join("same.pcapng");
+    std::fs::write(&ng, to_pcapng(link as u16, &frames)).unwrap();
+    assert!(PcapFile::open(&ng).unwrap().is_none());
+    assert_eq!(with_libpcap(&ng).1, frames);
+    let settings = tapbeat_tests::http_settings(&[8088]);
+    let (a, sa) = tapbeat_tests::read(&src, &settings);
+    let (b, sb) = tapbeat_tests::read(&ng, &settings);
+    assert_eq!(a.len(), 6);
+    assert_eq!(a, b);
+    assert_eq!(sa.transactions_total(), sb.transactions_total());
+    std::fs::remove_dir_all(&dir).ok();
+}
