@@ -189,7 +189,7 @@ impl Serialize for Rfc3339 {
 }
 
 /// A timestamp field (RFC 3339, milliseconds, UTC).
-fn timestamp(m: &mut Object<'_, '_>, key: &'static str, ts: Timestamp, cache: &mut DocCache) -> Result<(), JsonError> {
+fn timestamp(m: &mut Object<'_, '_>, key: writer::Key, ts: Timestamp, cache: &mut DocCache) -> Result<(), JsonError> {
     match cache.rfc3339(ts) {
         Some(text) => m.ascii(key, &text),
         None => m.field(key, &Rfc3339(ts)),
@@ -214,7 +214,7 @@ impl Serialize for Ip {
 /// An address field. IPv4, two per document, is written without
 /// `core::fmt`; IPv6's zero-compression rules stay with the standard
 /// formatter.
-fn ip(m: &mut Object<'_, '_>, key: &'static str, ip: IpAddr) -> Result<(), JsonError> {
+fn ip(m: &mut Object<'_, '_>, key: writer::Key, ip: IpAddr) -> Result<(), JsonError> {
     match ip {
         IpAddr::V4(v4) => {
             let mut buf = [0u8; 15];
@@ -298,19 +298,19 @@ fn detail(m: &mut Object<'_, '_>, t: &Transaction, cfg: &Config, ecs: bool) -> R
 /// The Packetbeat layout's head fields, `type` to `transport`: the same
 /// for every transaction of a connection with the same status.
 fn endpoint_fields(m: &mut Object<'_, '_>, t: &Transaction) -> Result<(), JsonError> {
-    m.ascii("type", t.protocol.name().as_bytes())?;
-    m.ascii("status", t.status.name().as_bytes())?;
-    m.uint("count", 1)?;
+    m.ascii(crate::key!("type"), t.protocol.name().as_bytes())?;
+    m.ascii(crate::key!("status"), t.status.name().as_bytes())?;
+    m.uint(crate::key!("count"), 1)?;
     // ICMP has no ports and, in Packetbeat 1.x, no transport field.
     let l4 = t.transport != Transport::Ip;
-    ip(m, "client_ip", t.client.ip)?;
+    ip(m, crate::key!("client_ip"), t.client.ip)?;
     if l4 {
-        m.uint("client_port", t.client.port.into())?;
+        m.uint(crate::key!("client_port"), t.client.port.into())?;
     }
-    ip(m, "ip", t.server.ip)?;
+    ip(m, crate::key!("ip"), t.server.ip)?;
     if l4 {
-        m.uint("port", t.server.port.into())?;
-        m.ascii("transport", t.transport.name().as_bytes())?;
+        m.uint(crate::key!("port"), t.server.port.into())?;
+        m.ascii(crate::key!("transport"), t.transport.name().as_bytes())?;
     }
     Ok(())
 }
@@ -322,77 +322,77 @@ fn packetbeat(
     opts: &JsonOptions<'_>,
     cache: &mut DocCache,
 ) -> Result<(), JsonError> {
-    timestamp(m, "@timestamp", t.ts, cache)?;
+    timestamp(m, crate::key!("@timestamp"), t.ts, cache)?;
     match cache.endpoint_fields(t) {
         Some(text) => m.rendered(text)?,
         None => endpoint_fields(m, t)?,
     }
-    m.uint("bytes_in", t.bytes_in)?;
-    m.uint("bytes_out", t.bytes_out)?;
+    m.uint(crate::key!("bytes_in"), t.bytes_in)?;
+    m.uint(crate::key!("bytes_out"), t.bytes_out)?;
     if let Some(rt) = t.responsetime_ms() {
-        m.uint("responsetime", rt)?;
+        m.uint(crate::key!("responsetime"), rt)?;
     }
     if !t.notes.is_empty() {
-        m.field("notes", &NotesJson(t.notes))?;
+        m.field(crate::key!("notes"), &NotesJson(t.notes))?;
     }
     if !opts.shipper.is_empty() {
-        m.str("shipper", opts.shipper)?;
+        m.str(crate::key!("shipper"), opts.shipper)?;
     }
     if !opts.tags.is_empty() {
-        m.field("tags", &Tags(opts.tags))?;
+        m.field(crate::key!("tags"), &Tags(opts.tags))?;
     }
     detail(m, t, cfg, false)
 }
 
 // ---- ECS ----
 
-fn ecs_endpoint(m: &mut Object<'_, '_>, key: &'static str, e: Endpoint, bytes: u64) -> Result<(), JsonError> {
+fn ecs_endpoint(m: &mut Object<'_, '_>, key: writer::Key, e: Endpoint, bytes: u64) -> Result<(), JsonError> {
     let mut o = m.object(key)?;
-    ip(&mut o, "ip", e.ip)?;
+    ip(&mut o, crate::key!("ip"), e.ip)?;
     if e.port != 0 {
-        o.uint("port", e.port.into())?;
+        o.uint(crate::key!("port"), e.port.into())?;
     }
-    o.uint("bytes", bytes)?;
+    o.uint(crate::key!("bytes"), bytes)?;
     o.close()
 }
 
 fn ecs_event(m: &mut Object<'_, '_>, t: &Transaction, cache: &mut DocCache) -> Result<(), JsonError> {
-    let mut o = m.object("event")?;
-    o.ascii("kind", b"event")?;
-    o.field("category", &["network"])?;
-    o.field("type", &["connection", "protocol"])?;
-    o.ascii("dataset", t.protocol.name().as_bytes())?;
-    timestamp(&mut o, "start", t.ts, cache)?;
+    let mut o = m.object(crate::key!("event"))?;
+    o.ascii(crate::key!("kind"), b"event")?;
+    o.field(crate::key!("category"), &["network"])?;
+    o.field(crate::key!("type"), &["connection", "protocol"])?;
+    o.ascii(crate::key!("dataset"), t.protocol.name().as_bytes())?;
+    timestamp(&mut o, crate::key!("start"), t.ts, cache)?;
     if let Some(us) = t.responsetime_us() {
-        o.uint("duration", us.saturating_mul(1000))?;
-        timestamp(&mut o, "end", t.ts.add(crate::time::Duration::from_micros(us)), cache)?;
+        o.uint(crate::key!("duration"), us.saturating_mul(1000))?;
+        timestamp(&mut o, crate::key!("end"), t.ts.add(crate::time::Duration::from_micros(us)), cache)?;
     }
     let ok = matches!(t.status, crate::txn::Status::Ok);
-    o.ascii("outcome", if ok { b"success" } else { b"failure" })?;
+    o.ascii(crate::key!("outcome"), if ok { b"success" } else { b"failure" })?;
     o.close()
 }
 
 fn ecs_network(m: &mut Object<'_, '_>, t: &Transaction) -> Result<(), JsonError> {
-    let mut o = m.object("network")?;
+    let mut o = m.object(crate::key!("network"))?;
     let transport = match (t.transport, t.client.ip.is_ipv4()) {
         // ECS uses the IANA protocol keywords.
         (Transport::Ip, true) => "icmp",
         (Transport::Ip, false) => "ipv6-icmp",
         (other, _) => other.name(),
     };
-    o.ascii("transport", transport.as_bytes())?;
-    o.ascii("type", if t.client.ip.is_ipv4() { b"ipv4" } else { b"ipv6" })?;
-    o.ascii("protocol", t.protocol.name().as_bytes())?;
-    o.uint("bytes", t.bytes_in.saturating_add(t.bytes_out))?;
+    o.ascii(crate::key!("transport"), transport.as_bytes())?;
+    o.ascii(crate::key!("type"), if t.client.ip.is_ipv4() { b"ipv4" } else { b"ipv6" })?;
+    o.ascii(crate::key!("protocol"), t.protocol.name().as_bytes())?;
+    o.uint(crate::key!("bytes"), t.bytes_in.saturating_add(t.bytes_out))?;
     o.close()
 }
 
 fn ecs_related(m: &mut Object<'_, '_>, t: &Transaction) -> Result<(), JsonError> {
-    let mut o = m.object("related")?;
+    let mut o = m.object(crate::key!("related"))?;
     if t.client.ip == t.server.ip {
-        o.field("ip", &[Ip(t.client.ip)])?;
+        o.field(crate::key!("ip"), &[Ip(t.client.ip)])?;
     } else {
-        o.field("ip", &[Ip(t.client.ip), Ip(t.server.ip)])?;
+        o.field(crate::key!("ip"), &[Ip(t.client.ip), Ip(t.server.ip)])?;
     }
     o.close()
 }
@@ -404,30 +404,30 @@ fn ecs(
     opts: &JsonOptions<'_>,
     cache: &mut DocCache,
 ) -> Result<(), JsonError> {
-    timestamp(m, "@timestamp", t.ts, cache)?;
+    timestamp(m, crate::key!("@timestamp"), t.ts, cache)?;
     ecs_event(m, t, cache)?;
-    ecs_endpoint(m, "client", t.client, t.bytes_in)?;
-    ecs_endpoint(m, "source", t.client, t.bytes_in)?;
-    ecs_endpoint(m, "server", t.server, t.bytes_out)?;
-    ecs_endpoint(m, "destination", t.server, t.bytes_out)?;
+    ecs_endpoint(m, crate::key!("client"), t.client, t.bytes_in)?;
+    ecs_endpoint(m, crate::key!("source"), t.client, t.bytes_in)?;
+    ecs_endpoint(m, crate::key!("server"), t.server, t.bytes_out)?;
+    ecs_endpoint(m, crate::key!("destination"), t.server, t.bytes_out)?;
     ecs_network(m, t)?;
     ecs_related(m, t)?;
-    m.ascii("type", t.protocol.name().as_bytes())?;
-    m.ascii("status", t.status.name().as_bytes())?;
+    m.ascii(crate::key!("type"), t.protocol.name().as_bytes())?;
+    m.ascii(crate::key!("status"), t.status.name().as_bytes())?;
     if !t.notes.is_empty() {
-        m.field("notes", &NotesJson(t.notes))?;
+        m.field(crate::key!("notes"), &NotesJson(t.notes))?;
     }
     if !opts.shipper.is_empty() {
-        let mut o = m.object("agent")?;
-        o.ascii("type", b"tapbeat")?;
-        o.str("name", opts.shipper)?;
+        let mut o = m.object(crate::key!("agent"))?;
+        o.ascii(crate::key!("type"), b"tapbeat")?;
+        o.str(crate::key!("name"), opts.shipper)?;
         o.close()?;
     }
     if !opts.tags.is_empty() {
-        m.field("tags", &Tags(opts.tags))?;
+        m.field(crate::key!("tags"), &Tags(opts.tags))?;
     }
-    let mut o = m.object("ecs")?;
-    o.ascii("version", b"8.11.0")?;
+    let mut o = m.object(crate::key!("ecs"))?;
+    o.ascii(crate::key!("version"), b"8.11.0")?;
     o.close()?;
     detail(m, t, cfg, true)
 }

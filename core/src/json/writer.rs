@@ -368,6 +368,20 @@ pub(crate) fn object_to_slice(
     Ok(w.len)
 }
 
+/// A field name with its JSON punctuation (`,"name":`), made at compile
+/// time by [`key!`](crate::key): a field costs one copy, not three.
+#[derive(Clone, Copy, Debug)]
+pub struct Key(pub &'static str);
+
+/// The [`Key`] of a field name given as a string literal (which must not
+/// need escaping).
+#[macro_export]
+macro_rules! key {
+    ($name:literal) => {
+        $crate::json::writer::Key(concat!(",\"", $name, "\":"))
+    };
+}
+
 /// An object being written field by field. Keys are `&'static str`
 /// written as they are: they must not need escaping (the document's field
 /// names never do; checked in debug builds). Keys from the wire go through
@@ -377,28 +391,27 @@ pub type Object<'a, 'b> = Compound<'a, 'b>;
 impl<'b> Compound<'_, 'b> {
     /// `"key":`, after a comma unless it is the first field.
     #[inline]
-    fn key(&mut self, key: &'static str) -> Result<(), Error> {
-        debug_assert!(!any_needs_escape(key.as_bytes()));
+    fn key(&mut self, key: Key) -> Result<(), Error> {
+        let text = key.0.as_bytes();
+        debug_assert!(text.len() >= 4 && !any_needs_escape(text.get(2..text.len() - 2).unwrap_or(&[])));
         if self.first {
             self.first = false;
-            self.w.push(b'"')?;
+            self.w.extend(text.get(1..).unwrap_or(&[]))
         } else {
-            self.w.extend(b",\"")?;
+            self.w.extend(text)
         }
-        self.w.extend(key.as_bytes())?;
-        self.w.extend(b"\":")
     }
 
     /// A field whose value `serde` writes (structures, options, floats).
     #[inline]
-    pub fn field<T: Serialize + ?Sized>(&mut self, key: &'static str, value: &T) -> Result<(), Error> {
+    pub fn field<T: Serialize + ?Sized>(&mut self, key: Key, value: &T) -> Result<(), Error> {
         self.key(key)?;
         value.serialize(&mut *self.w)
     }
 
     /// A string field.
     #[inline]
-    pub fn str(&mut self, key: &'static str, value: &str) -> Result<(), Error> {
+    pub fn str(&mut self, key: Key, value: &str) -> Result<(), Error> {
         self.key(key)?;
         self.w.string(value)
     }
@@ -406,21 +419,21 @@ impl<'b> Compound<'_, 'b> {
     /// A string field from bytes that should be UTF-8: invalid sequences
     /// become U+FFFD (as [`Lossy`](crate::text::Lossy) shows them).
     #[inline]
-    pub fn text(&mut self, key: &'static str, value: &[u8]) -> Result<(), Error> {
+    pub fn text(&mut self, key: Key, value: &[u8]) -> Result<(), Error> {
         self.key(key)?;
         self.w.text(value, false)
     }
 
     /// [`Object::text`] with ASCII letters upper-cased.
     #[inline]
-    pub fn text_upper(&mut self, key: &'static str, value: &[u8]) -> Result<(), Error> {
+    pub fn text_upper(&mut self, key: Key, value: &[u8]) -> Result<(), Error> {
         self.key(key)?;
         self.w.text(value, true)
     }
 
     /// An unsigned number field.
     #[inline]
-    pub fn uint(&mut self, key: &'static str, value: u64) -> Result<(), Error> {
+    pub fn uint(&mut self, key: Key, value: u64) -> Result<(), Error> {
         self.key(key)?;
         self.w.unsigned(value)
     }
@@ -428,7 +441,7 @@ impl<'b> Compound<'_, 'b> {
     /// A string field whose value is known to be ASCII that needs no
     /// escaping (timestamps, addresses, names from the kernel's tables).
     #[inline]
-    pub(crate) fn ascii(&mut self, key: &'static str, value: &[u8]) -> Result<(), Error> {
+    pub(crate) fn ascii(&mut self, key: Key, value: &[u8]) -> Result<(), Error> {
         debug_assert!(value.is_ascii() && !any_needs_escape(value));
         self.key(key)?;
         self.w.push(b'"')?;
@@ -449,7 +462,7 @@ impl<'b> Compound<'_, 'b> {
 
     /// A nested object field; write its fields, then [`Object::close`] it.
     #[inline]
-    pub fn object(&mut self, key: &'static str) -> Result<Object<'_, 'b>, Error> {
+    pub fn object(&mut self, key: Key) -> Result<Object<'_, 'b>, Error> {
         self.key(key)?;
         self.w.push(b'{')?;
         Ok(Compound { w: &mut *self.w, first: true })
@@ -464,7 +477,7 @@ impl<'b> Compound<'_, 'b> {
     /// An array field; add objects with [`Object::push_object`], then
     /// [`Object::close_array`] it.
     #[inline]
-    pub fn array(&mut self, key: &'static str) -> Result<Compound<'_, 'b>, Error> {
+    pub fn array(&mut self, key: Key) -> Result<Compound<'_, 'b>, Error> {
         self.key(key)?;
         self.w.push(b'[')?;
         Ok(Compound { w: &mut *self.w, first: true })
@@ -808,13 +821,13 @@ mod tests {
         for c in cases {
             let mut got = [0u8; 512];
             let n = object_to_slice(&mut got, |m| {
-                m.text("a", c)?;
-                m.text_upper("b", c)?;
-                let mut o = m.object("c")?;
-                o.uint("n", u64::MAX)?;
-                o.str("s", "x")?;
+                m.text(crate::key!("a"), c)?;
+                m.text_upper(crate::key!("b"), c)?;
+                let mut o = m.object(crate::key!("c"))?;
+                o.uint(crate::key!("n"), u64::MAX)?;
+                o.str(crate::key!("s"), "x")?;
                 o.close()?;
-                m.field("d", &crate::text::Lossy(c))
+                m.field(crate::key!("d"), &crate::text::Lossy(c))
             })
             .unwrap();
             let mut want = [0u8; 512];
@@ -850,8 +863,8 @@ mod tests {
         for size in 0..32 {
             let mut buf = [0u8; 32];
             let r = object_to_slice(&mut buf[..size], |m| {
-                m.text("abc", b"defgh")?;
-                m.uint("n", 12345)
+                m.text(crate::key!("abc"), b"defgh")?;
+                m.uint(crate::key!("n"), 12345)
             });
             assert_eq!(r, if size >= 25 { Ok(25) } else { Err(Error::Full) }, "size {size}");
         }

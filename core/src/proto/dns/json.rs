@@ -35,7 +35,7 @@ pub(crate) fn ecs(m: &mut Object<'_, '_>, _t: &Transaction, x: &DnsTxn, _cfg: &C
 /// fallback text (`TYPE65280`).
 fn code<T: Serialize>(
     m: &mut Object<'_, '_>,
-    key: &'static str,
+    key: crate::json::writer::Key,
     mnemonic: Option<&'static str>,
     v: &T,
 ) -> Result<(), JsonError> {
@@ -48,57 +48,57 @@ fn code<T: Serialize>(
 fn common(m: &mut Object<'_, '_>, x: &DnsTxn) -> Result<(), JsonError> {
     if x.has_header {
         let op = OpCodeName(x.op_code());
-        code(m, "method", op.mnemonic(), &op)?;
+        code(m, crate::key!("method"), op.mnemonic(), &op)?;
     }
     if let (Some(q), Some(text)) = (x.question, x.query()) {
-        m.field("query", &text)?;
-        m.text("resource", x.text.get(q.name))?;
+        m.field(crate::key!("query"), &text)?;
+        m.text(crate::key!("resource"), x.text.get(q.name))?;
     }
     if !x.request_raw.is_empty() {
-        m.text("request", x.text.get(x.request_raw))?;
+        m.text(crate::key!("request"), x.text.get(x.request_raw))?;
     }
     if !x.response_raw.is_empty() {
-        m.text("response", x.text.get(x.response_raw))?;
+        m.text(crate::key!("response"), x.text.get(x.response_raw))?;
     }
     Ok(())
 }
 
 fn dns_object(m: &mut Object<'_, '_>, x: &DnsTxn, ecs: bool) -> Result<(), JsonError> {
-    let mut m = m.object("dns")?;
-    m.uint("id", x.id.into())?;
+    let mut m = m.object(crate::key!("dns"))?;
+    m.uint(crate::key!("id"), x.id.into())?;
     let op = OpCodeName(x.op_code());
-    code(&mut m, "op_code", op.mnemonic(), &op)?;
+    code(&mut m, crate::key!("op_code"), op.mnemonic(), &op)?;
     if ecs {
-        m.ascii("type", if x.has_response { b"answer" } else { b"query" })?;
-        m.field("header_flags", &HeaderFlags(x))?;
+        m.ascii(crate::key!("type"), if x.has_response { b"answer" } else { b"query" })?;
+        m.field(crate::key!("header_flags"), &HeaderFlags(x))?;
     }
     // 1.2 names: `recursion_available` (1.0 wrote `recursion_allowed`),
     // and the two DNSSEC bits that 1.0 left out.
-    let mut f = m.object("flags")?;
-    f.field("authoritative", &x.flag(flag::AA))?;
-    f.field("recursion_available", &x.flag(flag::RA))?;
-    f.field("recursion_desired", &x.flag(flag::RD))?;
-    f.field("truncated_response", &x.flag(flag::TC))?;
-    f.field("authentic_data", &x.flag(flag::AD))?;
-    f.field("checking_disabled", &x.flag(flag::CD))?;
+    let mut f = m.object(crate::key!("flags"))?;
+    f.field(crate::key!("authoritative"), &x.flag(flag::AA))?;
+    f.field(crate::key!("recursion_available"), &x.flag(flag::RA))?;
+    f.field(crate::key!("recursion_desired"), &x.flag(flag::RD))?;
+    f.field(crate::key!("truncated_response"), &x.flag(flag::TC))?;
+    f.field(crate::key!("authentic_data"), &x.flag(flag::AD))?;
+    f.field(crate::key!("checking_disabled"), &x.flag(flag::CD))?;
     f.close()?;
     let rcode = RcodeName(x.rcode);
-    code(&mut m, "response_code", rcode.mnemonic(), &rcode)?;
+    code(&mut m, crate::key!("response_code"), rcode.mnemonic(), &rcode)?;
     if let Some(q) = x.question {
-        let mut o = m.object("question")?;
-        o.text("name", x.text.get(q.name))?;
+        let mut o = m.object(crate::key!("question"))?;
+        o.text(crate::key!("name"), x.text.get(q.name))?;
         let (t, c) = (TypeName(q.qtype), ClassName(q.qclass));
-        code(&mut o, "type", t.mnemonic(), &t)?;
-        code(&mut o, "class", c.mnemonic(), &c)?;
+        code(&mut o, crate::key!("type"), t.mnemonic(), &t)?;
+        code(&mut o, crate::key!("class"), c.mnemonic(), &c)?;
         o.close()?;
     }
     if let Some(o) = x.opt {
-        m.field("opt", &OptJson(o))?;
+        m.field(crate::key!("opt"), &OptJson(o))?;
     }
     for (count_key, key, count, section) in [
-        ("answers_count", "answers", x.answers_count, Section::Answer),
-        ("authorities_count", "authorities", x.authorities_count, Section::Authority),
-        ("additionals_count", "additionals", x.additionals_count, Section::Additional),
+        (crate::key!("answers_count"), crate::key!("answers"), x.answers_count, Section::Answer),
+        (crate::key!("authorities_count"), crate::key!("authorities"), x.authorities_count, Section::Authority),
+        (crate::key!("additionals_count"), crate::key!("additionals"), x.additionals_count, Section::Additional),
     ] {
         m.uint(count_key, count.into())?;
         if x.section(section).next().is_some() {
@@ -112,7 +112,7 @@ fn dns_object(m: &mut Object<'_, '_>, x: &DnsTxn, ecs: bool) -> Result<(), JsonE
         }
     }
     if ecs && resolved(x).next().is_some() {
-        m.field("resolved_ip", &ResolvedIps(x))?;
+        m.field(crate::key!("resolved_ip"), &ResolvedIps(x))?;
     }
     m.close()
 }
@@ -161,49 +161,49 @@ impl Serialize for SigTime {
 
 /// The fields of one resource record.
 fn record(m: &mut Object<'_, '_>, x: &DnsTxn, r: &Record) -> Result<(), JsonError> {
-    m.text("name", x.text.get(r.name))?;
+    m.text(crate::key!("name"), x.text.get(r.name))?;
     let (t, c) = (TypeName(r.rtype), ClassName(r.class));
-    code(m, "type", t.mnemonic(), &t)?;
-    code(m, "class", c.mnemonic(), &c)?;
-    m.uint("ttl", r.ttl.into())?;
-    m.text("data", x.text.get(r.data))?;
+    code(m, crate::key!("type"), t.mnemonic(), &t)?;
+    code(m, crate::key!("class"), c.mnemonic(), &c)?;
+    m.uint(crate::key!("ttl"), r.ttl.into())?;
+    m.text(crate::key!("data"), x.text.get(r.data))?;
     match r.extra {
         Extra::None => {}
-        Extra::Mx { preference } => m.field("preference", &preference)?,
+        Extra::Mx { preference } => m.field(crate::key!("preference"), &preference)?,
         Extra::Srv { priority, weight, port } => {
-            m.field("priority", &priority)?;
-            m.field("weight", &weight)?;
-            m.field("port", &port)?;
+            m.field(crate::key!("priority"), &priority)?;
+            m.field(crate::key!("weight"), &weight)?;
+            m.field(crate::key!("port"), &port)?;
         }
         Extra::Soa { rname, serial, refresh, retry, expire, minimum } => {
-            m.field("rname", &x.s(rname))?;
-            m.field("serial", &serial)?;
-            m.field("refresh", &refresh)?;
-            m.field("retry", &retry)?;
-            m.field("expire", &expire)?;
-            m.field("minimum", &minimum)?;
+            m.field(crate::key!("rname"), &x.s(rname))?;
+            m.field(crate::key!("serial"), &serial)?;
+            m.field(crate::key!("refresh"), &refresh)?;
+            m.field(crate::key!("retry"), &retry)?;
+            m.field(crate::key!("expire"), &expire)?;
+            m.field(crate::key!("minimum"), &minimum)?;
         }
         Extra::Ds { key_tag, algorithm, digest_type } => {
-            m.field("key_tag", &key_tag)?;
-            m.field("algorithm", &AlgorithmName(algorithm))?;
-            m.field("digest_type", &DigestName(digest_type))?;
+            m.field(crate::key!("key_tag"), &key_tag)?;
+            m.field(crate::key!("algorithm"), &AlgorithmName(algorithm))?;
+            m.field(crate::key!("digest_type"), &DigestName(digest_type))?;
         }
         Extra::Dnskey { flags, protocol, algorithm } => {
-            m.field("flags", &flags)?;
-            m.field("protocol", &protocol)?;
-            m.field("algorithm", &AlgorithmName(algorithm))?;
+            m.field(crate::key!("flags"), &flags)?;
+            m.field(crate::key!("protocol"), &protocol)?;
+            m.field(crate::key!("algorithm"), &AlgorithmName(algorithm))?;
         }
         Extra::Rrsig { type_covered, algorithm, labels, original_ttl, expiration, inception, key_tag, signer } => {
-            m.field("type_covered", &TypeName(type_covered))?;
-            m.field("algorithm", &AlgorithmName(algorithm))?;
-            m.field("labels", &labels)?;
-            m.field("original_ttl", &original_ttl)?;
-            m.field("expiration", &SigTime(expiration))?;
-            m.field("inception", &SigTime(inception))?;
-            m.field("key_tag", &key_tag)?;
-            m.field("signer_name", &x.s(signer))?;
+            m.field(crate::key!("type_covered"), &TypeName(type_covered))?;
+            m.field(crate::key!("algorithm"), &AlgorithmName(algorithm))?;
+            m.field(crate::key!("labels"), &labels)?;
+            m.field(crate::key!("original_ttl"), &original_ttl)?;
+            m.field(crate::key!("expiration"), &SigTime(expiration))?;
+            m.field(crate::key!("inception"), &SigTime(inception))?;
+            m.field(crate::key!("key_tag"), &key_tag)?;
+            m.field(crate::key!("signer_name"), &x.s(signer))?;
         }
-        Extra::Nsec { type_bits } => m.field("type_bits", &x.s(type_bits))?,
+        Extra::Nsec { type_bits } => m.field(crate::key!("type_bits"), &x.s(type_bits))?,
     }
     Ok(())
 }

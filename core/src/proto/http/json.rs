@@ -11,38 +11,38 @@ use crate::txn::Transaction;
 pub(crate) fn packetbeat(m: &mut Object<'_, '_>, _t: &Transaction, h: &HttpTxn, cfg: &Config) -> Result<(), JsonError> {
     let text = |span| h.text.get(span);
     if !h.method.is_empty() {
-        m.text("method", text(h.method))?;
-        m.text("path", text(h.path))?;
+        m.text(crate::key!("method"), text(h.method))?;
+        m.text(crate::key!("path"), text(h.path))?;
         // `method path`: as stored in the request line when one space
         // separates them there (the common case), else composed.
         match h.text.joined(h.method, 1, h.path).filter(|q| q.get(h.method.len()) == Some(&b' ')) {
-            Some(q) => m.text("query", q)?,
-            None => m.field("query", &h.query())?,
+            Some(q) => m.text(crate::key!("query"), q)?,
+            None => m.field(crate::key!("query"), &h.query())?,
         }
-        m.text("params", text(h.params))?;
+        m.text(crate::key!("params"), text(h.params))?;
     }
     if !h.real_ip.is_empty() {
-        m.text("real_ip", text(h.real_ip))?;
+        m.text(crate::key!("real_ip"), text(h.real_ip))?;
     }
     if !h.request_raw.is_empty() {
-        m.text("request", text(h.request_raw))?;
+        m.text(crate::key!("request"), text(h.request_raw))?;
     }
     if !h.response_raw.is_empty() {
-        m.text("response", text(h.response_raw))?;
+        m.text(crate::key!("response"), text(h.response_raw))?;
     }
-    let mut o = m.object("http")?;
+    let mut o = m.object(crate::key!("http"))?;
     if h.code != 0 {
-        o.uint("code", h.code.into())?;
-        o.text("phrase", text(h.phrase))?;
+        o.uint(crate::key!("code"), h.code.into())?;
+        o.text(crate::key!("phrase"), text(h.phrase))?;
     }
     if let Some(cl) = h.content_length {
-        o.uint("content_length", cl)?;
+        o.uint(crate::key!("content_length"), cl)?;
     }
     if !h.request_headers.is_empty() {
-        o.field("request_headers", &h.request_headers_json(cfg.http.split_cookie))?;
+        o.field(crate::key!("request_headers"), &h.request_headers_json(cfg.http.split_cookie))?;
     }
     if !h.response_headers.is_empty() {
-        o.field("response_headers", &h.response_headers_json(cfg.http.split_cookie))?;
+        o.field(crate::key!("response_headers"), &h.response_headers_json(cfg.http.split_cookie))?;
     }
     o.close()
 }
@@ -50,17 +50,17 @@ pub(crate) fn packetbeat(m: &mut Object<'_, '_>, _t: &Transaction, h: &HttpTxn, 
 /// Writes the HTTP fields of the ECS layout into `m`.
 pub(crate) fn ecs(m: &mut Object<'_, '_>, t: &Transaction, h: &HttpTxn, cfg: &Config) -> Result<(), JsonError> {
     if !h.method.is_empty() {
-        m.field("method", &h.s(h.method))?;
-        m.field("query", &h.query())?;
-        m.field("url", &EcsUrl(h))?;
+        m.field(crate::key!("method"), &h.s(h.method))?;
+        m.field(crate::key!("query"), &h.query())?;
+        m.field(crate::key!("url"), &EcsUrl(h))?;
     }
     if !h.request_raw.is_empty() {
-        m.field("request", &h.s(h.request_raw))?;
+        m.field(crate::key!("request"), &h.s(h.request_raw))?;
     }
     if !h.response_raw.is_empty() {
-        m.field("response", &h.s(h.response_raw))?;
+        m.field(crate::key!("response"), &h.s(h.response_raw))?;
     }
-    m.field("http", &EcsHttp { t, h, split_cookie: cfg.http.split_cookie })
+    m.field(crate::key!("http"), &EcsHttp { t, h, split_cookie: cfg.http.split_cookie })
 }
 
 struct EcsUrl<'a>(&'a HttpTxn);

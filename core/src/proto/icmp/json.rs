@@ -32,9 +32,9 @@ pub(crate) fn json_ecs(m: &mut Object<'_, '_>, _t: &Transaction, x: &IcmpTxn, _c
 
 fn section(m: &mut Object<'_, '_>, x: &IcmpTxn, ecs: bool) -> Result<(), JsonError> {
     if let Some(p) = x.path {
-        m.field("path", &Ip(p))?;
+        m.field(crate::key!("path"), &Ip(p))?;
     }
-    m.field("icmp", &Section { x, ecs })
+    m.field(crate::key!("icmp"), &Section { x, ecs })
 }
 
 struct Section<'a> {

@@ -14,7 +14,7 @@ use crate::text::Span;
 
 /// Writes `"memcache": {...}` into `m`.
 pub(crate) fn section(m: &mut Object<'_, '_>, x: &MemcacheTxn) -> Result<(), JsonError> {
-    m.field("memcache", &Section(x))
+    m.field(crate::key!("memcache"), &Section(x))
 }
 
 struct Section<'a>(&'a MemcacheTxn);

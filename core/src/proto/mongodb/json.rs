@@ -12,17 +12,17 @@ use crate::txn::Transaction;
 /// `request` and `response` (Packetbeat 1.2's names, which 8.x kept).
 fn common(m: &mut Object<'_, '_>, x: &MongodbTxn, cfg: &Config) -> Result<(), JsonError> {
     if !x.method.is_empty() {
-        m.field("method", &x.s(x.method))?;
-        m.field("resource", &x.s(x.resource))?;
-        m.field("query", &x.query())?;
+        m.field(crate::key!("method"), &x.s(x.method))?;
+        m.field(crate::key!("resource"), &x.s(x.resource))?;
+        m.field(crate::key!("query"), &x.query())?;
         if cfg.mongodb.common.send_request {
-            m.field("request", &x.request())?;
+            m.field(crate::key!("request"), &x.request())?;
         }
     }
     if cfg.mongodb.common.send_response && !x.response.is_empty() {
-        m.field("response", &x.s(x.response))?;
+        m.field(crate::key!("response"), &x.s(x.response))?;
     }
-    m.field("mongodb", &Section(x))
+    m.field(crate::key!("mongodb"), &Section(x))
 }
 
 /// Writes the MongoDB fields of the Packetbeat 1.2 layout into `m`.
@@ -40,7 +40,7 @@ pub(crate) fn packetbeat(
 pub(crate) fn ecs(m: &mut Object<'_, '_>, _t: &Transaction, x: &MongodbTxn, cfg: &Config) -> Result<(), JsonError> {
     common(m, x, cfg)?;
     if !x.error.is_empty() {
-        m.field("error", &EcsError(x))?;
+        m.field(crate::key!("error"), &EcsError(x))?;
     }
     Ok(())
 }

@@ -12,20 +12,20 @@ use crate::txn::Transaction;
 /// `params`, and the raw `request` / `response` texts when kept.
 fn common(m: &mut Object<'_, '_>, x: &MysqlTxn, cfg: &Config) -> Result<(), JsonError> {
     if !x.method.is_empty() {
-        m.field("method", &x.s(x.method))?;
-        m.field("query", &x.s(x.query))?;
+        m.field(crate::key!("method"), &x.s(x.method))?;
+        m.field(crate::key!("query"), &x.s(x.query))?;
     }
     if !x.path.is_empty() {
-        m.field("path", &Lossy(&x.path))?;
+        m.field(crate::key!("path"), &Lossy(&x.path))?;
     }
     if !x.params.is_empty() {
-        m.field("params", &Params(x))?;
+        m.field(crate::key!("params"), &Params(x))?;
     }
     if cfg.mysql.common.send_request && !x.raw_query.is_empty() {
-        m.field("request", &x.s(x.raw_query))?;
+        m.field(crate::key!("request"), &x.s(x.raw_query))?;
     }
     if cfg.mysql.common.send_response && x.has_response && !x.response_raw.is_empty() {
-        m.field("response", &x.s(x.response_raw))?;
+        m.field(crate::key!("response"), &x.s(x.response_raw))?;
     }
     Ok(())
 }
@@ -38,7 +38,7 @@ pub(crate) fn packetbeat(
     cfg: &Config,
 ) -> Result<(), JsonError> {
     common(m, x, cfg)?;
-    m.field("mysql", &Section(x))
+    m.field(crate::key!("mysql"), &Section(x))
 }
 
 /// Writes the MySQL fields of the ECS layout into `m`: the same names as
@@ -46,9 +46,9 @@ pub(crate) fn packetbeat(
 /// `error.code` / `error.message` for a failed statement.
 pub(crate) fn ecs(m: &mut Object<'_, '_>, _t: &Transaction, x: &MysqlTxn, cfg: &Config) -> Result<(), JsonError> {
     common(m, x, cfg)?;
-    m.field("mysql", &Section(x))?;
+    m.field(crate::key!("mysql"), &Section(x))?;
     if x.iserror {
-        m.field("error", &EcsError(x))?;
+        m.field(crate::key!("error"), &EcsError(x))?;
     }
     Ok(())
 }

@@ -17,7 +17,7 @@ pub(crate) fn json_packetbeat(
     cfg: &Config,
 ) -> Result<(), JsonError> {
     common(m, t, x, cfg)?;
-    m.field("pgsql", &Section(x))
+    m.field(crate::key!("pgsql"), &Section(x))
 }
 
 /// Writes the Pgsql fields of the ECS layout into `m`: the same as the
@@ -25,23 +25,23 @@ pub(crate) fn json_packetbeat(
 /// plus ECS `error.code`/`error.message` for an ErrorResponse.
 pub(crate) fn json_ecs(m: &mut Object<'_, '_>, t: &Transaction, x: &PgsqlTxn, cfg: &Config) -> Result<(), JsonError> {
     common(m, t, x, cfg)?;
-    m.field("pgsql", &Section(x))?;
+    m.field(crate::key!("pgsql"), &Section(x))?;
     if x.iserror {
-        m.field("error", &EcsError(x))?;
+        m.field(crate::key!("error"), &EcsError(x))?;
     }
     Ok(())
 }
 
 fn common(m: &mut Object<'_, '_>, t: &Transaction, x: &PgsqlTxn, cfg: &Config) -> Result<(), JsonError> {
     if !t.notes.contains(Notes::NO_REQUEST) {
-        m.field("method", &x.s(x.method))?;
-        m.field("query", &x.s(x.query))?;
+        m.field(crate::key!("method"), &x.s(x.method))?;
+        m.field(crate::key!("query"), &x.s(x.query))?;
         if cfg.pgsql.common.send_request {
-            m.field("request", &x.s(x.query))?;
+            m.field(crate::key!("request"), &x.s(x.query))?;
         }
     }
     if cfg.pgsql.common.send_response && !x.response.is_empty() {
-        m.field("response", &x.s(x.response))?;
+        m.field(crate::key!("response"), &x.s(x.response))?;
     }
     Ok(())
 }

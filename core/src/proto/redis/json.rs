@@ -15,30 +15,30 @@ use crate::txn::Transaction;
 /// Packetbeat reports it.
 fn fields(m: &mut Object<'_, '_>, x: &RedisTxn, cfg: &Config) -> Result<(), JsonError> {
     if !x.method.is_empty() {
-        m.text_upper("method", x.bytes(x.method))?;
+        m.text_upper(crate::key!("method"), x.bytes(x.method))?;
     }
     if !x.resource.is_empty() {
-        m.text("resource", x.bytes(x.resource))?;
+        m.text(crate::key!("resource"), x.bytes(x.resource))?;
     }
     let command = x.kind == RedisKind::Command && !x.query.is_empty();
     if command {
-        m.text("query", x.bytes(x.query))?;
+        m.text(crate::key!("query"), x.bytes(x.query))?;
     }
     if x.replied || x.kind == RedisKind::Push {
-        let mut o = m.object("redis")?;
+        let mut o = m.object(crate::key!("redis"))?;
         if x.replied {
-            o.text(if x.is_error { "error" } else { "return_value" }, x.bytes(x.value))?;
+            o.text(if x.is_error { crate::key!("error") } else { crate::key!("return_value") }, x.bytes(x.value))?;
         }
         if x.kind == RedisKind::Push {
-            o.field("push", &true)?;
+            o.field(crate::key!("push"), &true)?;
         }
         o.close()?;
     }
     if cfg.redis.common.send_request && command {
-        m.text("request", x.bytes(x.query))?;
+        m.text(crate::key!("request"), x.bytes(x.query))?;
     }
     if cfg.redis.common.send_response && x.replied {
-        m.text("response", x.bytes(x.value))?;
+        m.text(crate::key!("response"), x.bytes(x.value))?;
     }
     Ok(())
 }

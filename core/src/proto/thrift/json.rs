@@ -77,18 +77,18 @@ pub(crate) fn packetbeat(
     cfg: &Config,
 ) -> Result<(), JsonError> {
     let has_request = !t.notes.contains(Notes::NO_REQUEST);
-    m.field("method", &x.s(x.method))?;
-    m.field("path", &x.s(x.service))?;
+    m.field(crate::key!("method"), &x.s(x.method))?;
+    m.field(crate::key!("path"), &x.s(x.service))?;
     if has_request {
-        m.field("query", &Query(x))?;
+        m.field(crate::key!("query"), &Query(x))?;
         if cfg.thrift.common.send_request {
-            m.field("request", &Query(x))?;
+            m.field(crate::key!("request"), &Query(x))?;
         }
     }
     if cfg.thrift.common.send_response && x.reply != ReplyKind::None && x.reply_rendered {
-        m.field("response", &Response(x))?;
+        m.field(crate::key!("response"), &Response(x))?;
     }
-    m.field("thrift", &Section { x, has_request })
+    m.field(crate::key!("thrift"), &Section { x, has_request })
 }
 
 /// ECS `error` object for exceptions.
@@ -108,21 +108,21 @@ impl Serialize for EcsError<'_> {
 /// also as ECS `error`).
 pub(crate) fn ecs(m: &mut Object<'_, '_>, t: &Transaction, x: &ThriftTxn, cfg: &Config) -> Result<(), JsonError> {
     let has_request = !t.notes.contains(Notes::NO_REQUEST);
-    m.field("method", &x.s(x.method))?;
+    m.field(crate::key!("method"), &x.s(x.method))?;
     if !x.service.is_empty() {
-        m.field("path", &x.s(x.service))?;
+        m.field(crate::key!("path"), &x.s(x.service))?;
     }
     if has_request {
-        m.field("query", &Query(x))?;
+        m.field(crate::key!("query"), &Query(x))?;
         if cfg.thrift.common.send_request {
-            m.field("request", &Query(x))?;
+            m.field(crate::key!("request"), &Query(x))?;
         }
     }
     if cfg.thrift.common.send_response && x.reply != ReplyKind::None && x.reply_rendered {
-        m.field("response", &Response(x))?;
+        m.field(crate::key!("response"), &Response(x))?;
     }
     if x.reply == ReplyKind::Exception && !x.exceptions.is_empty() {
-        m.field("error", &EcsError(x))?;
+        m.field(crate::key!("error"), &EcsError(x))?;
     }
-    m.field("thrift", &Section { x, has_request })
+    m.field(crate::key!("thrift"), &Section { x, has_request })
 }
