@@ -68,54 +68,42 @@ fn word_needs_escape(w: u64) -> bool {
     (bytes_below(w, 0x20) | bytes_below(w ^ splat(b'"'), 1) | bytes_below(w ^ splat(b'\\'), 1)) != 0
 }
 
-/// True when some byte of `s` needs escaping, checked a word at a time (a
-/// short string is padded into one word): nearly every string of a
-/// document is clean and takes this path only.
-#[inline]
-fn any_needs_escape(s: &[u8]) -> bool {
+/// True when `bad` holds for some eight-byte word of `s`, checked a word
+/// at a time (a short string is padded with `a`s into one word, the tail
+/// taken as the last eight bytes, overlapping what was checked): nearly
+/// every string of a document is clean and takes this path only.
+#[inline(always)]
+fn any_word(s: &[u8], bad: impl Fn(u64) -> bool) -> bool {
     let n = s.len();
     if n < 8 {
         let mut w = [b'a'; 8];
         if let Some(head) = w.get_mut(..n) {
             small_copy(head, s);
         }
-        return word_needs_escape(u64::from_le_bytes(w));
+        return bad(u64::from_le_bytes(w));
     }
     let word = |at: usize| s.get(at..at + 8).and_then(|w| <[u8; 8]>::try_from(w).ok()).map(u64::from_le_bytes);
     let mut at = 0;
     while at + 8 <= n {
-        if word(at).is_none_or(word_needs_escape) {
+        if word(at).is_none_or(&bad) {
             return true;
         }
         at += 8;
     }
-    // The tail, as the last eight bytes (overlapping what was checked).
-    at < n && word(n - 8).is_none_or(word_needs_escape)
+    at < n && word(n - 8).is_none_or(&bad)
+}
+
+/// True when some byte of `s` needs escaping.
+#[inline]
+fn any_needs_escape(s: &[u8]) -> bool {
+    any_word(s, word_needs_escape)
 }
 
 /// True when every byte of `s` is ASCII and needs no escaping.
 #[inline]
 fn is_clean_ascii(s: &[u8]) -> bool {
     const HIGH: u64 = 0x8080_8080_8080_8080;
-    let n = s.len();
-    if n < 8 {
-        let mut w = [b'a'; 8];
-        if let Some(head) = w.get_mut(..n) {
-            small_copy(head, s);
-        }
-        let w = u64::from_le_bytes(w);
-        return w & HIGH == 0 && !word_needs_escape(w);
-    }
-    let word = |at: usize| s.get(at..at + 8).and_then(|w| <[u8; 8]>::try_from(w).ok()).map(u64::from_le_bytes);
-    let clean = |w: Option<u64>| w.is_some_and(|w| w & HIGH == 0 && !word_needs_escape(w));
-    let mut at = 0;
-    while at + 8 <= n {
-        if !clean(word(at)) {
-            return false;
-        }
-        at += 8;
-    }
-    at == n || clean(word(n - 8))
+    !any_word(s, |w| w & HIGH != 0 || word_needs_escape(w))
 }
 
 const HEX: &[u8; 16] = b"0123456789ABCDEF";
@@ -382,7 +370,7 @@ macro_rules! key {
     };
 }
 
-/// An object being written field by field. Keys are `&'static str`
+/// An object being written field by field. Field names are [`Key`]s,
 /// written as they are: they must not need escaping (the document's field
 /// names never do; checked in debug builds). Keys from the wire go through
 /// [`Object::field`] with a `serde` map value, which escapes them.
