@@ -78,9 +78,8 @@ pub fn write_json(txn: &Transaction, cfg: &Config, opts: &JsonOptions<'_>, buf: 
 
 /// [`write_json`] for a stream of documents: `cache` keeps the text of the
 /// last document's timestamp second and, in the Packetbeat layout, of its
-/// endpoint fields (`client_ip` to `transport`), which consecutive
-/// documents of one connection share. The output is the same as
-/// [`write_json`]'s.
+/// head fields (`type` to `transport`), which consecutive documents of one
+/// connection share. The output is the same as [`write_json`]'s.
 pub fn write_json_cached(
     txn: &Transaction,
     cfg: &Config,
@@ -96,32 +95,26 @@ pub fn write_json_cached(
 }
 
 /// Text reused from one document to the next (see [`write_json_cached`]).
-/// About 200 bytes; a new one is empty.
+/// About 300 bytes; a new one is empty.
 #[derive(Clone, Debug)]
 pub struct DocCache {
     /// Second of `second_text`, and the RFC 3339 text of a time in it.
     second: Option<u64>,
     second_text: [u8; 24],
-    /// Protocol, status, endpoints and transport of `endpoint_text`.
-    endpoints: Option<(Protocol, Status, Endpoint, Endpoint, Transport)>,
-    endpoint_text: [u8; ENDPOINT_TEXT],
-    endpoint_len: usize,
+    /// Protocol, status, endpoints and transport of `head_text`.
+    head: Option<(Protocol, Status, Endpoint, Endpoint, Transport)>,
+    head_text: [u8; HEAD_TEXT],
+    head_len: usize,
 }
 
 /// Longest rendered head fields: type and status names, two IPv6
 /// addresses with ports, transport.
-const ENDPOINT_TEXT: usize = 224;
+const HEAD_TEXT: usize = 224;
 
 impl DocCache {
     /// An empty cache.
     pub const fn new() -> DocCache {
-        DocCache {
-            second: None,
-            second_text: [0; 24],
-            endpoints: None,
-            endpoint_text: [0; ENDPOINT_TEXT],
-            endpoint_len: 0,
-        }
+        DocCache { second: None, second_text: [0; 24], head: None, head_text: [0; HEAD_TEXT], head_len: 0 }
     }
 
     /// The RFC 3339 text of `ts` (milliseconds), the date and time of day
@@ -134,29 +127,26 @@ impl DocCache {
             self.second = Some(second);
         }
         let mut text = self.second_text;
-        let ms = micros / 1000 % 1000;
-        if let Some(digits) = text.get_mut(20..23) {
-            for (i, d) in digits.iter_mut().enumerate() {
-                *d = b'0' + (ms / [100, 10, 1].get(i).copied().unwrap_or(1) % 10) as u8;
-            }
+        if let Some(millis) = text.get_mut(20..23) {
+            crate::time::put_digits(millis, micros / 1000 % 1000);
         }
         Some(text)
     }
 
     /// The Packetbeat layout's head fields of `t` (`type` to
     /// `transport`), rendered once per connection and status.
-    fn endpoint_fields(&mut self, t: &Transaction) -> Option<&[u8]> {
+    fn head_fields(&mut self, t: &Transaction) -> Option<&[u8]> {
         let key = (t.protocol, t.status, t.client, t.server, t.transport);
-        if self.endpoints != Some(key) {
-            self.endpoints = None;
-            let mut tmp = [0u8; ENDPOINT_TEXT + 2];
-            let n = writer::object_to_slice(&mut tmp, |m| endpoint_fields(m, t)).ok()?;
+        if self.head != Some(key) {
+            self.head = None;
+            let mut tmp = [0u8; HEAD_TEXT + 2];
+            let n = writer::object_to_slice(&mut tmp, |m| head_fields(m, t)).ok()?;
             let inner = tmp.get(1..n - 1)?;
-            self.endpoint_text.get_mut(..inner.len())?.copy_from_slice(inner);
-            self.endpoint_len = inner.len();
-            self.endpoints = Some(key);
+            self.head_text.get_mut(..inner.len())?.copy_from_slice(inner);
+            self.head_len = inner.len();
+            self.head = Some(key);
         }
-        self.endpoint_text.get(..self.endpoint_len)
+        self.head_text.get(..self.head_len)
     }
 }
 
@@ -297,7 +287,7 @@ fn detail(m: &mut Object<'_, '_>, t: &Transaction, cfg: &Config, ecs: bool) -> R
 
 /// The Packetbeat layout's head fields, `type` to `transport`: the same
 /// for every transaction of a connection with the same status.
-fn endpoint_fields(m: &mut Object<'_, '_>, t: &Transaction) -> Result<(), JsonError> {
+fn head_fields(m: &mut Object<'_, '_>, t: &Transaction) -> Result<(), JsonError> {
     m.ascii(crate::key!("type"), t.protocol.name().as_bytes())?;
     m.ascii(crate::key!("status"), t.status.name().as_bytes())?;
     m.uint(crate::key!("count"), 1)?;
@@ -323,9 +313,9 @@ fn packetbeat(
     cache: &mut DocCache,
 ) -> Result<(), JsonError> {
     timestamp(m, crate::key!("@timestamp"), t.ts, cache)?;
-    match cache.endpoint_fields(t) {
+    match cache.head_fields(t) {
         Some(text) => m.rendered(text)?,
-        None => endpoint_fields(m, t)?,
+        None => head_fields(m, t)?,
     }
     m.uint(crate::key!("bytes_in"), t.bytes_in)?;
     m.uint(crate::key!("bytes_out"), t.bytes_out)?;

@@ -100,7 +100,7 @@ impl Timestamp {
 
 /// `v` in decimal, right-aligned and zero-padded to the width of `out`
 /// (higher digits that do not fit are dropped).
-fn put_digits(out: &mut [u8], mut v: u64) {
+pub(crate) fn put_digits(out: &mut [u8], mut v: u64) {
     for c in out.iter_mut().rev() {
         *c = b'0' + (v % 10) as u8;
         v /= 10;
