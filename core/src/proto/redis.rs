@@ -573,13 +573,17 @@ fn finish_command<const D: usize>(ctx: &mut Ctx<'_, '_>, side: &mut Side<D>, con
     if let Some(s) = side.msg.and_then(|h| ctx.slot(h)) {
         s.flags |= FLAG_REQUEST_DONE;
         s.txn.bytes_in = side.bytes;
-        if let Some(r) = redis(&mut s.txn) {
-            if r.command_is(b"SUBSCRIBE") || r.command_is(b"PSUBSCRIBE") || r.command_is(b"SSUBSCRIBE") {
-                conn.pubsub = true;
-            }
+        if redis(&mut s.txn).is_some_and(|r| subscribes(r)) {
+            conn.pubsub = true;
         }
     }
     side.reset_message();
+}
+
+/// The command subscribes the connection (`SUBSCRIBE`, `PSUBSCRIBE`,
+/// `SSUBSCRIBE`): the server may push messages from then on.
+fn subscribes(r: &RedisTxn) -> bool {
+    r.command_is(b"SUBSCRIBE") || r.command_is(b"PSUBSCRIBE") || r.command_is(b"SSUBSCRIBE")
 }
 
 /// The server message in progress is complete (`failed`: cut by a gap, a
@@ -777,19 +781,7 @@ fn element_end<const D: usize>(ctx: &mut Ctx<'_, '_>, side: &mut Side<D>, dir: D
     let Some(r) = side.msg.and_then(|h| ctx.txn(h)).and_then(redis) else { return };
     let span = side.span;
     match (dir, role) {
-        (Direction::ToServer, _) => {
-            r.argc = u32::from(idx) + 1;
-            match idx {
-                0 => r.method = r.text.sub(span, start, len),
-                1 if resp::is_container(r.text.get(r.method)) => {
-                    side.container = true;
-                    r.method = r.text.sub(span, 0, end);
-                }
-                1 => r.resource = r.text.sub(span, start, len),
-                2 if side.container => r.resource = r.text.sub(span, start, len),
-                _ => {}
-            }
-        }
+        (Direction::ToServer, _) => command_element(r, &mut side.container, idx, span, start),
         (Direction::ToClient, Role::Push) => {
             if idx == 0 {
                 r.method = r.text.sub(span, start, len);
@@ -797,6 +789,26 @@ fn element_end<const D: usize>(ctx: &mut Ctx<'_, '_>, side: &mut Side<D>, dir: D
                 r.resource = r.text.sub(span, start, len);
             }
         }
+        _ => {}
+    }
+}
+
+/// Top-level element `idx` of a command ended; `span` is the command line
+/// so far and the element's text starts `start` bytes into it. Sets the
+/// argument count, the method (two words for a container command such as
+/// `CONFIG GET`, which sets `container`) and the resource (the key).
+fn command_element(r: &mut RedisTxn, container: &mut bool, idx: u16, span: Span, start: usize) {
+    let end = span.len();
+    let len = end.saturating_sub(start);
+    r.argc = u32::from(idx) + 1;
+    match idx {
+        0 => r.method = r.text.sub(span, start, len),
+        1 if resp::is_container(r.text.get(r.method)) => {
+            *container = true;
+            r.method = r.text.sub(span, 0, end);
+        }
+        1 => r.resource = r.text.sub(span, start, len),
+        2 if *container => r.resource = r.text.sub(span, start, len),
         _ => {}
     }
 }
@@ -1179,10 +1191,7 @@ fn stream<const D: usize>(
                     // what `BulkEnd` would do over the next two turns.
                     pos += 2;
                     side.bytes = side.bytes.saturating_add(2);
-                    side.state = State::Line;
-                    if !side.streamed_string {
-                        value_done(ctx, side, conn, dir);
-                    }
+                    bulk_ended(ctx, side, conn, dir);
                 }
             }
             State::BulkEnd { left } => {
@@ -1193,10 +1202,7 @@ fn stream<const D: usize>(
                     if c == b'\r' {
                         side.state = State::BulkEnd { left: 1 };
                     } else {
-                        side.state = State::Line;
-                        if !side.streamed_string {
-                            value_done(ctx, side, conn, dir);
-                        }
+                        bulk_ended(ctx, side, conn, dir);
                     }
                 } else {
                     malformed(ctx, side, conn, dir, false);
@@ -1340,7 +1346,7 @@ fn whole_command<const D: usize>(
         if let Some(r) = redis(&mut s.txn) {
             let mut span = Span::EMPTY;
             let mut container = false;
-            for (i, arg) in args.iter().take(argc).enumerate() {
+            for (i, arg) in (0u16..).zip(args.iter().take(argc)) {
                 if i > 0 {
                     span = r.text.extend(span, b" ");
                 }
@@ -1348,21 +1354,10 @@ fn whole_command<const D: usize>(
                 if !arg.is_empty() {
                     span = r.text.extend(span, arg);
                 }
-                let (len, end) = (span.len() - start, span.len());
-                match i {
-                    0 => r.method = r.text.sub(span, start, len),
-                    1 if resp::is_container(r.text.get(r.method)) => {
-                        container = true;
-                        r.method = r.text.sub(span, 0, end);
-                    }
-                    1 => r.resource = r.text.sub(span, start, len),
-                    2 if container => r.resource = r.text.sub(span, start, len),
-                    _ => {}
-                }
+                command_element(r, &mut container, i, span, start);
             }
             r.query = span;
-            r.argc = argc as u32;
-            if r.command_is(b"SUBSCRIBE") || r.command_is(b"PSUBSCRIBE") || r.command_is(b"SSUBSCRIBE") {
+            if subscribes(r) {
                 conn.pubsub = true;
             }
         }
@@ -1385,17 +1380,8 @@ fn whole_reply<const D: usize>(
     let (h, text, n) = match data.first()? {
         b'+' | b'-' | b':' => {
             let lf = find_byte(data, b'\n')?;
-            let line = resp::strip_eol(data.get(..=lf)?);
-            let text = line.get(1..)?;
-            let h = match data.first()? {
-                b'+' => Header::Simple(text),
-                b'-' => Header::Error(text),
-                _ => Header::Integer(text),
-            };
-            // What `parse_header` accepts as this line, nothing less.
-            if parse_header(line) != Some(h) {
-                return None;
-            }
+            let h = parse_header(resp::strip_eol(data.get(..=lf)?))?;
+            let (Header::Simple(text) | Header::Error(text) | Header::Integer(text)) = h else { return None };
             (h, text, lf + 1)
         }
         b'$' => {
@@ -1416,6 +1402,15 @@ fn whole_reply<const D: usize>(
     put(ctx, side, Direction::ToClient, text);
     finish_server_message(ctx, side, conn, false);
     Some(n)
+}
+
+/// A bulk payload and its CR LF are read: back to lines, and the value is
+/// complete (a streamed string's chunk is not a value of its own).
+fn bulk_ended<const D: usize>(ctx: &mut Ctx<'_, '_>, side: &mut Side<D>, conn: &mut Conn, dir: Direction) {
+    side.state = State::Line;
+    if !side.streamed_string {
+        value_done(ctx, side, conn, dir);
+    }
 }
 
 /// `len` bytes of one direction were lost.
