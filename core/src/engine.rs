@@ -296,17 +296,15 @@ impl<'a> Engine<'a> {
         forced: Option<Protocol>,
         sink: &mut dyn Sink,
     ) -> Option<(u32, Direction)> {
-        let found = match self.flows.last_flow(src, dst, ipproto) {
-            Some((idx, _)) => Some(idx),
-            None => {
-                let key = FlowKey::new(src, dst, ipproto);
-                let found = self.flows.lookup(&key, key.hash32());
-                if let Some(idx) = found {
-                    self.flows.remember(src, dst, ipproto, idx);
-                }
-                found
-            }
-        };
+        let mut key_hash = None;
+        let found = self.flows.last_flow(src, dst, ipproto).or_else(|| {
+            let key = FlowKey::new(src, dst, ipproto);
+            let hash = key.hash32();
+            key_hash = Some((key, hash));
+            let idx = self.flows.lookup(&key, hash)?;
+            self.flows.remember(src, dst, ipproto, idx);
+            Some(idx)
+        });
         if let Some(idx) = found {
             self.flows.touch(idx, ts);
             let client = self.flows.get(idx)?.meta.client;
@@ -314,8 +312,8 @@ impl<'a> Engine<'a> {
                 if client.ip == src.0 && client.port == src.1 { Direction::ToServer } else { Direction::ToClient };
             return Some((idx, dir));
         }
-        let key = FlowKey::new(src, dst, ipproto);
-        let hash = key.hash32();
+        // Not found: the lookup above computed the key and its hash.
+        let (key, hash) = key_hash?;
         let class = match forced {
             // Without ports, the first sender is taken as the client; the
             // analyzer tells requests from replies by their content.

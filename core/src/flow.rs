@@ -196,22 +196,13 @@ impl<'a> FlowTable<'a> {
         FlowTable { free_head: if n > 0 { 0 } else { NONE }, slots, lru_head: NONE, lru_tail: NONE, len: 0, last: None }
     }
 
-    /// The flow of a packet from `src` to `dst` when it is the flow
-    /// [`FlowTable::remember`] was last told of: its index, and whether the
-    /// packet goes the same way as that one did.
+    /// The index of the flow of a packet from `src` to `dst` (either way)
+    /// when it is the flow [`FlowTable::remember`] was last told of.
     #[inline]
-    pub fn last_flow(&self, src: (IpAddr, u16), dst: (IpAddr, u16), proto: u8) -> Option<(u32, bool)> {
+    pub fn last_flow(&self, src: (IpAddr, u16), dst: (IpAddr, u16), proto: u8) -> Option<u32> {
         let l = self.last.as_ref()?;
-        if l.proto != proto {
-            return None;
-        }
-        if l.src == src && l.dst == dst {
-            Some((l.idx, true))
-        } else if l.src == dst && l.dst == src {
-            Some((l.idx, false))
-        } else {
-            None
-        }
+        let same = l.proto == proto && ((l.src == src && l.dst == dst) || (l.src == dst && l.dst == src));
+        same.then_some(l.idx)
     }
 
     /// Remembers that packets from `src` to `dst` belong to flow `idx`
@@ -407,8 +398,8 @@ mod tests {
         let idx = t.insert(k, k.hash32(), Timestamp::ZERO).unwrap();
         assert_eq!(t.last_flow(a, b, 6), None);
         t.remember(a, b, 6, idx);
-        assert_eq!(t.last_flow(a, b, 6), Some((idx, true)));
-        assert_eq!(t.last_flow(b, a, 6), Some((idx, false)));
+        assert_eq!(t.last_flow(a, b, 6), Some(idx));
+        assert_eq!(t.last_flow(b, a, 6), Some(idx));
         assert_eq!(t.last_flow(a, b, 17), None);
         assert_eq!(t.last_flow(a, c, 6), None);
         t.remove(idx);
