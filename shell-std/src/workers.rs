@@ -99,33 +99,38 @@ fn worker_for(link: LinkType, frame: &[u8], workers: usize, routes: &mut FragRou
     }
     let Ok(l2) = decode_link(link, frame) else { return 0 };
     let Ok(ip) = decode_ip(l2.ethertype, l2.payload) else { return 0 };
-    let pick = |key: FlowKey| key.hash32() as usize % workers;
-    let pair = || pick(FlowKey::new((ip.src, 0), (ip.dst, 0), ip.proto));
-    match ip.frag {
+    let frag = ip.frag.map(|f| (f, FragKey { src: ip.src, dst: ip.dst, proto: ip.proto, id: f.id }));
+    let ports = match frag {
         None => match decode_transport(ip.proto, ip.payload) {
             Ok(L4::Tcp { src_port, dst_port, .. }) | Ok(L4::Udp { src_port, dst_port, .. }) => {
-                pick(FlowKey::new((ip.src, src_port), (ip.dst, dst_port), ip.proto))
+                Some((src_port, dst_port))
             }
-            _ => pair(),
+            _ => None,
         },
-        Some(f) => {
-            let key = FragKey { src: ip.src, dst: ip.dst, proto: ip.proto, id: f.id };
-            if f.offset != 0 {
-                return routes.get(&key).unwrap_or_else(pair);
+        Some((f, key)) if f.offset != 0 => {
+            if let Some(w) = routes.get(&key) {
+                return w;
             }
-            // The first fragment holds the transport header's ports.
-            let ports = match (ip.proto, ip.payload) {
-                (6 | 17, [a, b, c, d, ..]) => Some((u16::from_be_bytes([*a, *b]), u16::from_be_bytes([*c, *d]))),
-                _ => None,
-            };
-            let w = match ports {
-                Some((sp, dp)) => pick(FlowKey::new((ip.src, sp), (ip.dst, dp), ip.proto)),
-                None => pair(),
-            };
+            None
+        }
+        // The first fragment holds the transport header's ports
+        // (`decode_transport` would check UDP's length against the whole
+        // datagram).
+        Some(_) => match (ip.proto, ip.payload) {
+            (6 | 17, [a, b, c, d, ..]) => Some((u16::from_be_bytes([*a, *b]), u16::from_be_bytes([*c, *d]))),
+            _ => None,
+        },
+    };
+    // Without ports (fragments whose first one is not known, non-TCP/UDP
+    // packets), the address pair.
+    let (sp, dp) = ports.unwrap_or((0, 0));
+    let w = FlowKey::new((ip.src, sp), (ip.dst, dp), ip.proto).hash32() as usize % workers;
+    if let Some((f, key)) = frag {
+        if f.offset == 0 {
             routes.set(key, w);
-            w
         }
     }
+    w
 }
 
 /// A datagram's fragments: addresses, protocol and IP identification.
