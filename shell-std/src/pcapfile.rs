@@ -76,27 +76,13 @@ impl PcapFile {
     pub fn open(path: &Path) -> std::io::Result<Option<PcapFile>> {
         let mut file = File::open(path)?;
         let mut header = [0u8; FILE_HEADER];
-        let mut got = 0;
-        while got < FILE_HEADER {
-            match file.read(header.get_mut(got..).unwrap_or(&mut [])) {
-                Ok(0) => return Ok(None),
-                Ok(n) => got += n,
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(e),
-            }
+        if read_at_least(&mut file, &mut header, FILE_HEADER)?.0 < FILE_HEADER {
+            return Ok(None);
         }
-        let word = |at: usize, big: bool| {
-            let b = [header[at], header[at + 1], header[at + 2], header[at + 3]];
-            if big {
-                u32::from_be_bytes(b)
-            } else {
-                u32::from_le_bytes(b)
-            }
-        };
-        let (big_endian, nanos) = match word(0, false) {
+        let (big_endian, nanos) = match u32_in(&header, 0, false) {
             0xa1b2_c3d4 => (false, false),
             0xa1b2_3c4d => (false, true),
-            _ => match word(0, true) {
+            _ => match u32_in(&header, 0, true) {
                 0xa1b2_c3d4 => (true, false),
                 0xa1b2_3c4d => (true, true),
                 _ => return Ok(None),
@@ -107,11 +93,11 @@ impl PcapFile {
         } else {
             u16::from_le_bytes([header[4], header[5]])
         };
-        let link = word(20, big_endian);
+        let link = u32_in(&header, 20, big_endian);
         if major != 2 || !LINK_TYPES.contains(&link) {
             return Ok(None);
         }
-        let snaplen = word(16, big_endian) as usize;
+        let snaplen = u32_in(&header, 16, big_endian) as usize;
         let snapshot = if snaplen == 0 || snaplen > MAX_CAPLEN { MAX_CAPLEN } else { snaplen };
         Ok(Some(PcapFile {
             file,
@@ -140,24 +126,15 @@ impl PcapFile {
         self.buf.copy_within(self.start..self.end, 0);
         self.end -= self.start;
         self.start = 0;
-        while self.end < want && !self.eof {
-            match self.file.read(self.buf.get_mut(self.end..).unwrap_or(&mut [])) {
-                Ok(0) => self.eof = true,
-                Ok(n) => self.end += n,
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(ReadError::Io(e)),
-            }
-        }
+        let free = self.buf.get_mut(self.end..).unwrap_or(&mut []);
+        let (n, eof) = read_at_least(&mut self.file, free, want - self.end).map_err(ReadError::Io)?;
+        self.end += n;
+        self.eof = eof;
         Ok(self.end)
     }
 
     fn u32_at(&self, at: usize) -> u32 {
-        let b = self.buf.get(at..at + 4).and_then(|b| <[u8; 4]>::try_from(b).ok()).unwrap_or_default();
-        if self.big_endian {
-            u32::from_be_bytes(b)
-        } else {
-            u32::from_le_bytes(b)
-        }
+        u32_in(&self.buf, at, self.big_endian)
     }
 
     /// The next frame and its time, `None` at the end of the file.
@@ -193,6 +170,31 @@ impl PcapFile {
         let micros = if self.nanos { frac / 1000 } else { frac };
         let frame = self.buf.get(data..data + caplen.min(self.snapshot)).unwrap_or(&[]);
         Ok(Some((Timestamp::from_secs_micros(secs, micros), frame)))
+    }
+}
+
+/// Reads into `buf` until at least `want` bytes are there or the file
+/// ends: the bytes read, and whether the file ended.
+fn read_at_least(file: &mut File, buf: &mut [u8], want: usize) -> std::io::Result<(usize, bool)> {
+    let mut got = 0;
+    while got < want {
+        match file.read(buf.get_mut(got..).unwrap_or(&mut [])) {
+            Ok(0) => return Ok((got, true)),
+            Ok(n) => got += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok((got, false))
+}
+
+/// The 32-bit word at `at` of `b` in the file's byte order (0 past the end).
+fn u32_in(b: &[u8], at: usize, big_endian: bool) -> u32 {
+    let w = b.get(at..at + 4).and_then(|w| <[u8; 4]>::try_from(w).ok()).unwrap_or_default();
+    if big_endian {
+        u32::from_be_bytes(w)
+    } else {
+        u32::from_le_bytes(w)
     }
 }
 
