@@ -1,6 +1,5 @@
 //! The `tapbeat` command.
 
-use std::io::BufWriter;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -136,10 +135,9 @@ fn run() -> Result<ExitCode> {
             tracing::info!(files = files.len(), workers, memory_bytes = settings.sizes.bytes() * workers, "reading");
             let (sum, outputs) = match &output {
                 Some(p) => {
-                    let mut out = BufWriter::with_capacity(
-                        1 << 20,
-                        std::fs::File::create(p).with_context(|| format!("cannot create {}", p.display()))?,
-                    );
+                    // Unbuffered: documents arrive in chunks of hundreds of
+                    // kilobytes, each written with one call.
+                    let mut out = std::fs::File::create(p).with_context(|| format!("cannot create {}", p.display()))?;
                     (read_files_with_workers(&files, &settings, workers, &mut out)?, Vec::new())
                 }
                 None if !settings.outputs.is_empty() => {
@@ -163,7 +161,8 @@ fn run() -> Result<ExitCode> {
                     (sum, fan.shutdown(settings.shutdown_timeout))
                 }
                 None => {
-                    let mut out = BufWriter::with_capacity(1 << 20, std::io::stdout());
+                    // Stdout's own line buffer passes whole chunks straight through.
+                    let mut out = std::io::stdout();
                     (read_files_with_workers(&files, &settings, workers, &mut out)?, Vec::new())
                 }
             };
