@@ -1,7 +1,7 @@
 //! `tapbeat read`: capture files in, NDJSON out.
 
 use std::path::Path;
-use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
+use std::sync::Mutex;
 
 use anyhow::{bail, Context, Result};
 use tapbeat_core::engine::Storage;
@@ -158,11 +158,12 @@ pub struct Summary {
 /// Reads every file in turn and writes NDJSON to `out`.
 ///
 /// This thread reads the frames; one analysis thread runs the engine (see
-/// [`read_files_with_workers`] for more) and hands its documents, in
-/// chunks of 256 KiB, to an output thread that writes them, so analysis
-/// does not wait for the disk. A write or final flush that fails fails the
-/// read (after the analysis ran to the end). With one worker the documents come out in exactly
-/// the order of a single-threaded read; with more, the same documents come
+/// [`read_files_with_workers`] for more) and writes its documents itself,
+/// 256 KiB at a time, under a lock shared with the other workers (an
+/// output thread of its own was measured slower: on two cores with two
+/// workers it costs them a tenth of their time). A write or final flush that
+/// fails fails the read, after the analysis ran to the end. With one
+/// worker the documents come out in exactly the order of a single-threaded read; with more, the same documents come
 /// out with the flows interleaved differently. Flows do not carry over
 /// from one file to the next. A file that cannot be opened or is cut short
 /// is recorded in `failures` after everything it contained was analysed;
@@ -185,27 +186,21 @@ pub fn read_files_with_workers(
     out: &mut (dyn DocWriter + Send),
 ) -> Result<Summary> {
     let (mut dispatch, queues) = crate::workers::channels(workers, true);
+    let shared = Mutex::new(out);
     let mut failures = Vec::new();
-    let (to_writer, chunks) = sync_channel::<Chunk>(WRITER_QUEUE);
-    let (results, written) = std::thread::scope(|scope| -> Result<(Vec<WorkerResult>, Written)> {
-        let writer = std::thread::Builder::new()
-            .name("output".into())
-            .spawn_scoped(scope, move || write_chunks(chunks, out))
-            .context("cannot start the output thread")?;
+    let results = std::thread::scope(|scope| -> Result<Vec<WorkerResult>> {
         let mut handles = Vec::new();
         for (i, queue) in queues.into_iter().enumerate() {
-            let to_writer = to_writer.clone();
+            let shared = &shared;
             let h = std::thread::Builder::new()
                 .name(format!("worker-{i}"))
                 .spawn_scoped(scope, move || {
-                    let mut docs = ChunkedDocs::new(to_writer);
+                    let mut docs = SharedDocs { local: Vec::new(), ends: Vec::new(), shared };
                     crate::workers::run_worker(settings, queue, &mut docs)
                 })
                 .context("cannot start a worker thread")?;
             handles.push(h);
         }
-        // The writer stops when the last worker's sender is gone.
-        drop(to_writer);
         for f in files {
             let path = f.as_ref();
             if let Err(e) = read_one(path, &mut dispatch) {
@@ -214,12 +209,7 @@ pub fn read_files_with_workers(
             dispatch.finish_flows();
         }
         dispatch.close();
-        let results = handles
-            .into_iter()
-            .map(|h| h.join().map_err(|_| anyhow::anyhow!("a worker thread panicked")))
-            .collect::<Result<Vec<_>>>()?;
-        let written = writer.join().map_err(|_| anyhow::anyhow!("the output thread panicked"))?;
-        Ok((results, written))
+        handles.into_iter().map(|h| h.join().map_err(|_| anyhow::anyhow!("a worker thread panicked"))).collect()
     })?;
     let mut sum = Summary { failures, ..Default::default() };
     let mut error = None;
@@ -228,109 +218,47 @@ pub fn read_files_with_workers(
         sum.output.add(&r.output);
         error = error.or(r.error);
     }
-    // Workers counted documents as written when they handed them over;
-    // the ones the output then failed to take are moved to the errors.
-    sum.output.documents = sum.output.documents.saturating_sub(written.failed);
-    sum.output.write_errors += written.failed;
-    if let Some(e) = written.error.or(error) {
+    // A failed final flush loses documents too: it fails the read.
+    let flushed = match shared.into_inner() {
+        Ok(w) => w.flush_docs().err(),
+        Err(_) => Some(std::io::Error::other("output lock poisoned")),
+    };
+    if let Some(e) = error.or(flushed) {
         bail!("writing output failed: {e}");
     }
     Ok(sum)
 }
 
-/// Documents of one worker, back to back, on their way to the output
-/// thread; `ends` are the offsets where each document ends.
-struct Chunk {
-    docs: Vec<u8>,
+/// A worker's way into the shared output: documents are collected here and
+/// handed over a chunk at a time, so workers rarely wait for each other's
+/// lock, and whole documents never interleave.
+struct SharedDocs<'a, 'o> {
+    local: Vec<u8>,
     ends: Vec<usize>,
-    /// Where the output thread sends the emptied chunk back for reuse.
-    back: SyncSender<Chunk>,
+    shared: &'a Mutex<&'o mut (dyn DocWriter + Send)>,
 }
 
-/// Chunks in flight to the output thread (all workers together). A slow
-/// output blocks the workers once these are queued, as a single-threaded
-/// reader would wait for its writes.
-const WRITER_QUEUE: usize = 8;
+/// Bytes of documents a worker collects before taking the output lock.
+const SHARED_CHUNK: usize = 256 << 10;
 
-/// Bytes of documents a worker collects before handing them over.
-const CHUNK_BYTES: usize = 256 << 10;
-
-/// What the output thread could not write.
-#[derive(Default)]
-struct Written {
-    /// Documents whose write failed (all of them after the first error).
-    failed: u64,
-    /// The first write or flush error.
-    error: Option<std::io::Error>,
-}
-
-/// The output thread: writes every chunk in arrival order and returns it
-/// to its worker. After a failed write the rest is counted, not written.
-fn write_chunks(chunks: Receiver<Chunk>, out: &mut (dyn DocWriter + Send)) -> Written {
-    let mut w = Written::default();
-    for mut chunk in chunks {
-        if w.error.is_none() {
-            if let Err(e) = out.write_docs(&chunk.docs, &chunk.ends) {
-                w.error = Some(e);
-            }
-        }
-        if w.error.is_some() {
-            w.failed += chunk.ends.len() as u64;
-        }
-        chunk.docs.clear();
-        chunk.ends.clear();
-        let back = chunk.back.clone();
-        // The worker may have finished already: then the chunk is freed.
-        let _ = back.try_send(chunk);
-    }
-    if w.error.is_none() {
-        w.error = out.flush_docs().err();
-    }
-    w
-}
-
-/// A worker's document writer: fills a chunk and sends it to the output
-/// thread when full, reusing the chunks the thread returns (so a steady
-/// read allocates nothing per document).
-struct ChunkedDocs {
-    chunk: Option<Chunk>,
-    to_writer: SyncSender<Chunk>,
-    spares: Receiver<Chunk>,
-    spare_tx: SyncSender<Chunk>,
-}
-
-impl ChunkedDocs {
-    fn new(to_writer: SyncSender<Chunk>) -> Self {
-        // At most WRITER_QUEUE chunks are in flight, plus the one filling.
-        let (spare_tx, spares) = sync_channel(WRITER_QUEUE + 1);
-        ChunkedDocs { chunk: None, to_writer, spares, spare_tx }
-    }
-
+impl SharedDocs<'_, '_> {
     fn hand_over(&mut self) -> std::io::Result<()> {
-        match self.chunk.take() {
-            Some(c) if !c.ends.is_empty() => {
-                self.to_writer.send(c).map_err(|_| std::io::Error::other("the output thread has stopped"))
-            }
-            other => {
-                self.chunk = other;
-                Ok(())
-            }
+        if self.ends.is_empty() {
+            return Ok(());
         }
+        let mut w = self.shared.lock().map_err(|_| std::io::Error::other("output lock poisoned"))?;
+        let r = w.write_docs(&self.local, &self.ends);
+        self.local.clear();
+        self.ends.clear();
+        r
     }
 }
 
-impl DocWriter for ChunkedDocs {
+impl DocWriter for SharedDocs<'_, '_> {
     fn write_doc(&mut self, line: &[u8]) -> std::io::Result<()> {
-        let chunk = self.chunk.get_or_insert_with(|| {
-            self.spares.try_recv().unwrap_or_else(|_| Chunk {
-                docs: Vec::with_capacity(CHUNK_BYTES + MAX_DOCUMENT),
-                ends: Vec::new(),
-                back: self.spare_tx.clone(),
-            })
-        });
-        chunk.docs.extend_from_slice(line);
-        chunk.ends.push(chunk.docs.len());
-        if chunk.docs.len() >= CHUNK_BYTES {
+        self.local.extend_from_slice(line);
+        self.ends.push(self.local.len());
+        if self.local.len() >= SHARED_CHUNK {
             self.hand_over()?;
         }
         Ok(())
