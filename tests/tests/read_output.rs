@@ -1,5 +1,5 @@
-//! `tapbeat read`'s output side: documents go from the analysis workers to
-//! one output thread in chunks. Every document reaches the writer, in the
+//! `tapbeat read`'s output side: each analysis worker hands its documents
+//! to the shared writer in chunks. Every document reaches the writer, in the
 //! single-threaded order with one worker, and a writer that fails (on a
 //! write or only on the final flush) makes the read fail.
 
