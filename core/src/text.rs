@@ -79,7 +79,7 @@ impl<const N: usize> TextBuf<N> {
         }
         let start = off as usize;
         if let (Some(dst), Some(src)) = (self.buf.get_mut(start..start + n), bytes.get(..n)) {
-            dst.copy_from_slice(src);
+            copy_bytes(dst, src);
             self.len = off.saturating_add(n as u16);
         }
         Span { off, len: n as u16 }
@@ -175,6 +175,42 @@ pub fn parse_u64(s: &[u8]) -> Option<u64> {
         v = v.checked_mul(10)?.checked_add(d as u64)?;
     }
     Some(v)
+}
+
+/// Copies `src` (at most 16 bytes) into `dst` of the same length with two
+/// overlapping fixed-size moves. Most pieces of a document (keys, numbers,
+/// short values) are this small, and a call to `memcpy` per piece costs
+/// more than the copy itself.
+#[inline(always)]
+pub(crate) fn small_copy(dst: &mut [u8], src: &[u8]) {
+    fn two<const N: usize>(dst: &mut [u8], src: &[u8]) {
+        let n = src.len();
+        for at in [0, n - N] {
+            if let (Some(d), Some(s)) = (dst.get_mut(at..at + N), src.get(at..at + N)) {
+                if let (Ok(d), Ok(s)) = (<&mut [u8; N]>::try_from(d), <&[u8; N]>::try_from(s)) {
+                    *d = *s;
+                }
+            }
+        }
+    }
+    match src.len() {
+        8.. => two::<8>(dst, src),
+        4.. => two::<4>(dst, src),
+        2.. => two::<2>(dst, src),
+        1 => two::<1>(dst, src),
+        _ => {}
+    }
+}
+
+/// Copies `src` into `dst` of the same length: short pieces with
+/// [`small_copy`], longer ones with one `copy_from_slice`.
+#[inline(always)]
+pub(crate) fn copy_bytes(dst: &mut [u8], src: &[u8]) {
+    if src.len() <= 16 {
+        small_copy(dst, src);
+    } else {
+        dst.copy_from_slice(src);
+    }
 }
 
 /// `b` in every byte of a word (for the word-at-a-time scans below).

@@ -15,7 +15,7 @@ use core::fmt;
 
 use serde::ser::{self, Serialize};
 
-use crate::text::{bytes_below, splat};
+use crate::text::{bytes_below, copy_bytes, small_copy, splat};
 
 /// Why serialisation stopped.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -134,11 +134,7 @@ impl Writer<'_> {
     fn extend(&mut self, s: &[u8]) -> Result<(), Error> {
         let end = self.len.checked_add(s.len()).ok_or(Error::Full)?;
         let dst = self.buf.get_mut(self.len..end).ok_or(Error::Full)?;
-        if s.len() <= 16 {
-            small_copy(dst, s);
-        } else {
-            dst.copy_from_slice(s);
-        }
+        copy_bytes(dst, s);
         self.len = end;
         Ok(())
     }
@@ -277,31 +273,6 @@ impl Writer<'_> {
             self.push(b'-')?;
         }
         self.unsigned(v.unsigned_abs())
-    }
-}
-
-/// Copies `src` (at most 16 bytes) into `dst` of the same length with two
-/// overlapping fixed-size moves. Most pieces of a document (keys, numbers,
-/// short values) are this small, and a call to `memcpy` per piece costs
-/// more than the copy itself.
-#[inline(always)]
-fn small_copy(dst: &mut [u8], src: &[u8]) {
-    fn two<const N: usize>(dst: &mut [u8], src: &[u8]) {
-        let n = src.len();
-        for at in [0, n - N] {
-            if let (Some(d), Some(s)) = (dst.get_mut(at..at + N), src.get(at..at + N)) {
-                if let (Ok(d), Ok(s)) = (<&mut [u8; N]>::try_from(d), <&[u8; N]>::try_from(s)) {
-                    *d = *s;
-                }
-            }
-        }
-    }
-    match src.len() {
-        8.. => two::<8>(dst, src),
-        4.. => two::<4>(dst, src),
-        2.. => two::<2>(dst, src),
-        1 => two::<1>(dst, src),
-        _ => {}
     }
 }
 
