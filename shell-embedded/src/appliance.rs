@@ -8,7 +8,7 @@ use smoltcp::phy::{Device, Medium, RxToken};
 use smoltcp::socket::{dhcpv4, tcp};
 use smoltcp::time::{Duration, Instant};
 use smoltcp::wire::{HardwareAddress, IpCidr};
-use tapbeat_core::json::{write_json, JsonOptions, Schema};
+use tapbeat_core::json::{write_json_cached, DocCache, JsonOptions, Schema};
 use tapbeat_core::{Config, Engine, LinkType, OwnedStorageArrays, Sink, Stats, StorageSizes, Timestamp, Transaction};
 
 use crate::ring::{DocRing, Pushed};
@@ -254,13 +254,14 @@ struct DocSink<'s, 'a> {
     cfg: &'s Config,
     opts: JsonOptions<'s>,
     doc: &'s mut [u8],
+    cache: &'s mut DocCache,
     ring: &'s mut DocRing<'a>,
     stats: &'s mut ShellStats,
 }
 
 impl Sink for DocSink<'_, '_> {
     fn on_transaction(&mut self, txn: &Transaction) {
-        let Ok(n) = write_json(txn, self.cfg, &self.opts, self.doc) else {
+        let Ok(n) = write_json_cached(txn, self.cfg, &self.opts, self.cache, self.doc) else {
             self.stats.docs_oversize = self.stats.docs_oversize.saturating_add(1);
             return;
         };
@@ -313,6 +314,8 @@ pub struct Appliance<'a, M: MirrorPort, U: Device> {
     shipper: &'a str,
     tags: &'a [&'a str],
     doc: &'a mut [u8],
+    /// Head fields and timestamp text shared by consecutive documents.
+    cache: DocCache,
     ring: DocRing<'a>,
     iface: Interface,
     sockets: SocketSet<'a>,
@@ -386,6 +389,7 @@ impl<'a, M: MirrorPort, U: Device> Appliance<'a, M, U> {
             shipper: docs.shipper,
             tags: docs.tags,
             doc: &mut doc[..],
+            cache: DocCache::new(),
             ring: DocRing::new(&mut ring[..]),
             iface,
             sockets,
@@ -417,9 +421,11 @@ impl<'a, M: MirrorPort, U: Device> Appliance<'a, M, U> {
 
     /// Mirror frames into the kernel; returns how many.
     fn capture(&mut self, now: Instant) -> usize {
-        let Appliance { mirror, engine, json_cfg, schema, shipper, tags, doc, ring, stats, clock, finished, .. } = self;
+        let Appliance {
+            mirror, engine, json_cfg, schema, shipper, tags, doc, cache, ring, stats, clock, finished, ..
+        } = self;
         let opts = JsonOptions { schema: *schema, shipper, tags };
-        let mut sink = DocSink { cfg: json_cfg, opts, doc, ring, stats };
+        let mut sink = DocSink { cfg: json_cfg, opts, doc, cache, ring, stats };
         let mut frames = 0;
         while frames < FRAMES_PER_POLL {
             let stamp = mirror.next_timestamp();
@@ -483,9 +489,9 @@ impl<'a, M: MirrorPort, U: Device> Appliance<'a, M, U> {
     /// Ends the input: the kernel reports every open transaction (as at the
     /// end of a capture file). Capture may continue afterwards.
     pub fn finish(&mut self) {
-        let Appliance { engine, json_cfg, schema, shipper, tags, doc, ring, stats, finished, .. } = self;
+        let Appliance { engine, json_cfg, schema, shipper, tags, doc, cache, ring, stats, finished, .. } = self;
         let opts = JsonOptions { schema: *schema, shipper, tags };
-        let mut sink = DocSink { cfg: json_cfg, opts, doc, ring, stats };
+        let mut sink = DocSink { cfg: json_cfg, opts, doc, cache, ring, stats };
         engine.finish(&mut sink);
         *finished = true;
     }
