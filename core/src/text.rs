@@ -99,6 +99,42 @@ impl<const N: usize> TextBuf<N> {
         Span { off: span.off, len: span.len.saturating_add(added.len) }
     }
 
+    /// Appends `words` joined by single `sep` bytes as one span: a command
+    /// line from its arguments, checked against the room left once and
+    /// copied word by word. Cut (and flagged) where the arena ends.
+    pub fn push_words(&mut self, words: &[&[u8]], sep: u8) -> Span {
+        let seps = words.len().saturating_sub(1);
+        let total = words.iter().fold(seps, |n, w| n.saturating_add(w.len()));
+        let off = self.len as usize;
+        let fits = total <= self.remaining();
+        let Some(dst) = self.buf.get_mut(off..off.saturating_add(total)).filter(|_| fits) else {
+            // Not enough room: piece by piece, which cuts and flags.
+            let mut span = Span { off: self.len, len: 0 };
+            for (i, w) in words.iter().enumerate() {
+                if i > 0 {
+                    span = self.extend(span, &[sep]);
+                }
+                span = self.extend(span, w);
+            }
+            return span;
+        };
+        let mut at = 0;
+        for (i, w) in words.iter().enumerate() {
+            if i > 0 {
+                if let Some(b) = dst.get_mut(at) {
+                    *b = sep;
+                }
+                at += 1;
+            }
+            if let Some(d) = dst.get_mut(at..at + w.len()) {
+                copy_bytes(d, w);
+            }
+            at += w.len();
+        }
+        self.len = self.len.saturating_add(total as u16);
+        Span { off: off as u16, len: total as u16 }
+    }
+
     /// The part of `span` that starts `start` bytes in and is `len` long
     /// (clamped to the span).
     pub fn sub(&self, span: Span, start: usize, len: usize) -> Span {
@@ -253,6 +289,38 @@ pub fn find_byte(hay: &[u8], needle: u8) -> Option<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `push_words` gives the span and bytes that pushing the words and
+    /// separators one by one gives, including cuts at the arena's end.
+    #[test]
+    fn push_words_is_extend_word_by_word() {
+        let cases: [&[&[u8]]; 6] = [
+            &[],
+            &[b"GET"],
+            &[b"SET", b"key:000000063602", b"VXK"],
+            &[b"", b"a", b""],
+            &[b"a very long argument that will not fit", b"x"],
+            &[b"0123456789", b"abcdefghij", b"ABCDEFGHIJ"],
+        ];
+        for words in cases {
+            for used in [0usize, 5, 20] {
+                let mut a = TextBuf::<32>::new();
+                let mut b = TextBuf::<32>::new();
+                a.push(&[b'.'; 32][..used]);
+                b.push(&[b'.'; 32][..used]);
+                let got = a.push_words(words, b' ');
+                let mut want = Span { off: b.len, len: 0 };
+                for (i, w) in words.iter().enumerate() {
+                    if i > 0 {
+                        want = b.extend(want, b" ");
+                    }
+                    want = b.extend(want, w);
+                }
+                assert_eq!(a.get(got), b.get(want), "{words:?} after {used}");
+                assert_eq!((a.len, a.truncated()), (b.len, b.truncated()), "{words:?} after {used}");
+            }
+        }
+    }
 
     #[test]
     fn find_byte_agrees_with_a_plain_scan() {

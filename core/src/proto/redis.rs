@@ -1344,19 +1344,17 @@ fn whole_command<const D: usize>(
         s.flags |= FLAG_REQUEST_DONE;
         s.txn.bytes_in = at as u64;
         if let Some(r) = redis(&mut s.txn) {
-            let mut span = Span::EMPTY;
+            let args = args.get(..argc).unwrap_or(&[]);
+            let query = r.text.push_words(args, b' ');
             let mut container = false;
-            for (i, arg) in (0u16..).zip(args.iter().take(argc)) {
-                if i > 0 {
-                    span = r.text.extend(span, b" ");
-                }
-                let start = span.len();
-                if !arg.is_empty() {
-                    span = r.text.extend(span, arg);
-                }
-                command_element(r, &mut container, i, span, start);
+            let mut start = 0;
+            for (i, arg) in (0u16..).zip(args) {
+                // The query up to and including this argument.
+                let upto = r.text.sub(query, 0, start + arg.len());
+                command_element(r, &mut container, i, upto, start);
+                start += arg.len() + 1;
             }
-            r.query = span;
+            r.query = query;
             if subscribes(r) {
                 conn.pubsub = true;
             }

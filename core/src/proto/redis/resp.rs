@@ -243,25 +243,17 @@ pub fn plausible_command(word: &[u8]) -> bool {
 /// Commands whose second word names a subcommand: `method` then holds both
 /// words and `resource` the word after them.
 pub fn is_container(cmd: &[u8]) -> bool {
-    const CONTAINERS: [&[u8]; 16] = [
-        b"ACL",
-        b"CLIENT",
-        b"CLUSTER",
-        b"COMMAND",
-        b"CONFIG",
-        b"DEBUG",
-        b"FUNCTION",
-        b"LATENCY",
-        b"MEMORY",
-        b"MODULE",
-        b"OBJECT",
-        b"PUBSUB",
-        b"SCRIPT",
-        b"SLOWLOG",
-        b"XGROUP",
-        b"XINFO",
-    ];
-    CONTAINERS.iter().any(|c| c.eq_ignore_ascii_case(cmd))
+    // Asked of every command with arguments: the length picks the few
+    // names worth comparing (most commands, GET or SET, have none).
+    let names: &[&[u8]] = match cmd.len() {
+        3 => &[b"ACL"],
+        5 => &[b"DEBUG", b"XINFO"],
+        6 => &[b"CLIENT", b"CONFIG", b"MEMORY", b"MODULE", b"OBJECT", b"PUBSUB", b"SCRIPT", b"XGROUP"],
+        7 => &[b"CLUSTER", b"COMMAND", b"LATENCY", b"SLOWLOG"],
+        8 => &[b"FUNCTION"],
+        _ => return false,
+    };
+    names.iter().any(|c| c.eq_ignore_ascii_case(cmd))
 }
 
 #[cfg(test)]
@@ -326,5 +318,21 @@ mod tests {
         assert!(!plausible_command(b"\x00\x01"));
         assert!(is_container(b"config"));
         assert!(!is_container(b"GET"));
+    }
+
+    #[test]
+    fn container_commands_are_found_by_length_then_name() {
+        let all = [
+            "ACL", "CLIENT", "CLUSTER", "COMMAND", "CONFIG", "DEBUG", "FUNCTION", "LATENCY", "MEMORY", "MODULE",
+            "OBJECT", "PUBSUB", "SCRIPT", "SLOWLOG", "XGROUP", "XINFO",
+        ];
+        for name in all {
+            assert!(is_container(name.as_bytes()), "{name}");
+            assert!(is_container(name.to_ascii_lowercase().as_bytes()), "{name}");
+            assert!(!is_container(&name.as_bytes()[1..]), "{name}");
+        }
+        for other in ["", "SET", "HGET", "DEBUGX", "CONFIGS", "SUBSCRIBE", "FUNCTIONS", "XADD"] {
+            assert!(!is_container(other.as_bytes()), "{other}");
+        }
     }
 }
