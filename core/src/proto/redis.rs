@@ -1290,6 +1290,14 @@ const WHOLE_COMMAND_ARGS: usize = 16;
 /// `<kind><decimal>\r\n` at the start of `data` in its plain form (no sign,
 /// no leading zero, at most 10 digits): the number and the bytes it took.
 fn plain_header(data: &[u8], kind: u8) -> Option<(usize, usize)> {
+    // Nearly every header has one or two digits: read those whole.
+    match data.get(..5) {
+        Some(&[k, d, b'\r', b'\n', _]) if k == kind && d.is_ascii_digit() => return Some((usize::from(d - b'0'), 4)),
+        Some(&[k, d1, d2, b'\r', b'\n']) if k == kind && (b'1'..=b'9').contains(&d1) && d2.is_ascii_digit() => {
+            return Some((usize::from(d1 - b'0') * 10 + usize::from(d2 - b'0'), 5))
+        }
+        _ => {}
+    }
     if data.first() != Some(&kind) {
         return None;
     }

@@ -641,3 +641,60 @@ fn whole_replies_give_the_records_the_line_path_gives() {
     assert_eq!(stats.unmatched_responses, want_stats.unmatched_responses);
     assert!(docs.len() >= 8, "{docs:?}");
 }
+
+/// `plain_header`'s one- and two-digit shortcut agrees with reading the
+/// digits one by one, on every header of up to four bytes after its kind
+/// over digits, CR, LF and a stray letter, followed by more data or not.
+#[test]
+fn plain_header_shortcut_agrees_with_the_digit_loop() {
+    fn by_loop(data: &[u8], kind: u8) -> Option<(usize, usize)> {
+        if data.first() != Some(&kind) {
+            return None;
+        }
+        let mut v = 0usize;
+        let mut i = 1;
+        while let Some(&c) = data.get(i) {
+            match c {
+                b'0'..=b'9' if i <= 10 && !(i == 2 && v == 0) => v = v * 10 + usize::from(c - b'0'),
+                b'\r' if i > 1 => return (data.get(i + 1) == Some(&b'\n')).then_some((v, i + 2)),
+                _ => return None,
+            }
+            i += 1;
+        }
+        None
+    }
+    let alphabet = [b'0', b'1', b'5', b'9', b'\r', b'\n', b'x'];
+    let mut checked = 0;
+    for len in 0..=4usize {
+        let mut idx = [0usize; 4];
+        loop {
+            for tail in [&b""[..], b"\r\n", b"abc"] {
+                let mut buf = [0u8; 8];
+                buf[0] = b'$';
+                for (b, &i) in buf[1..].iter_mut().zip(&idx[..len]) {
+                    *b = alphabet[i];
+                }
+                buf[1 + len..1 + len + tail.len()].copy_from_slice(tail);
+                let d = &buf[..1 + len + tail.len()];
+                for kind in [b'$', b'*'] {
+                    assert_eq!(plain_header(d, kind), by_loop(d, kind), "{d:?}");
+                    checked += 1;
+                }
+            }
+            // Next combination of `len` symbols.
+            let mut k = 0;
+            while k < len {
+                idx[k] += 1;
+                if idx[k] < alphabet.len() {
+                    break;
+                }
+                idx[k] = 0;
+                k += 1;
+            }
+            if k == len {
+                break;
+            }
+        }
+    }
+    assert!(checked > 10_000);
+}
