@@ -242,6 +242,15 @@ impl Writer<'_> {
     }
 
     fn unsigned(&mut self, mut v: u64) -> Result<(), Error> {
+        // Most numbers of a document (counts, small byte counts, response
+        // times in ms) have one or two digits.
+        if v < 10 {
+            return self.push(b'0' + v as u8);
+        }
+        if v < 100 {
+            let p = v as usize * 2;
+            return self.extend(DIGIT_PAIRS.get(p..p + 2).unwrap_or(b"00"));
+        }
         // Digits are produced from the right, two at a time; u64::MAX has 20.
         let mut tmp = [0u8; 20];
         let mut i = tmp.len();
@@ -854,6 +863,23 @@ mod tests {
         check(&u64::MAX, "18446744073709551615");
         check(&i64::MIN, "-9223372036854775808");
         check(&-7i32, "-7");
+        // Every number up to 100 000 (the one- and two-digit shortcuts and
+        // the pair loop) against digits computed one at a time.
+        for v in 0u64..=100_000 {
+            let mut want = [0u8; 20];
+            let (mut n, mut i) = (v, want.len());
+            loop {
+                i -= 1;
+                want[i] = b'0' + (n % 10) as u8;
+                n /= 10;
+                if n == 0 {
+                    break;
+                }
+            }
+            let mut buf = [0u8; 20];
+            let len = to_slice(&v, &mut buf).unwrap();
+            assert_eq!(&buf[..len], &want[i..], "{v}");
+        }
     }
 
     #[test]
