@@ -191,10 +191,17 @@ impl Writer<'_> {
     /// become U+FFFD), ASCII letters upper-cased when `upper`. Clean ASCII,
     /// nearly every value, is checked a word at a time and copied.
     fn text(&mut self, s: &[u8], upper: bool) -> Result<(), Error> {
-        if !is_clean_ascii(s) {
-            return self.text_slow(s, upper);
-        }
         self.push(b'"')?;
+        self.text_body(s, upper)?;
+        self.push(b'"')
+    }
+
+    /// [`Writer::text`] without the quotes.
+    #[inline(always)]
+    fn text_body(&mut self, s: &[u8], upper: bool) -> Result<(), Error> {
+        if !is_clean_ascii(s) {
+            return self.text_body_slow(s, upper);
+        }
         if upper {
             let end = self.len.checked_add(s.len()).ok_or(Error::Full)?;
             let dst = self.buf.get_mut(self.len..end).ok_or(Error::Full)?;
@@ -202,15 +209,14 @@ impl Writer<'_> {
                 *d = c.to_ascii_uppercase();
             }
             self.len = end;
+            Ok(())
         } else {
-            self.extend(s)?;
+            self.extend(s)
         }
-        self.push(b'"')
     }
 
     #[inline(never)]
-    fn text_slow(&mut self, s: &[u8], upper: bool) -> Result<(), Error> {
-        self.push(b'"')?;
+    fn text_body_slow(&mut self, s: &[u8], upper: bool) -> Result<(), Error> {
         for chunk in s.utf8_chunks() {
             let valid = chunk.valid().as_bytes();
             if upper {
@@ -231,7 +237,7 @@ impl Writer<'_> {
                 self.extend("\u{FFFD}".as_bytes())?;
             }
         }
-        self.push(b'"')
+        Ok(())
     }
 
     #[inline]
@@ -390,6 +396,20 @@ impl<'b> Compound<'_, 'b> {
     pub fn text(&mut self, key: Key, value: &[u8]) -> Result<(), Error> {
         self.key(key)?;
         self.w.text(value, false)
+    }
+
+    /// A string field made of `a`, the ASCII byte `sep` and `b`, each part
+    /// as [`Object::text`] writes it (HTTP's `query`, `method path`, when
+    /// the two are not stored side by side).
+    #[inline]
+    pub fn text_pair(&mut self, key: Key, a: &[u8], sep: u8, b: &[u8]) -> Result<(), Error> {
+        debug_assert!(sep.is_ascii() && !needs_escape(sep));
+        self.key(key)?;
+        self.w.push(b'"')?;
+        self.w.text_body(a, false)?;
+        self.w.push(sep)?;
+        self.w.text_body(b, false)?;
+        self.w.push(b'"')
     }
 
     /// [`Object::text`] with ASCII letters upper-cased.
@@ -787,7 +807,7 @@ mod tests {
             b"12345678\"",
         ];
         for c in cases {
-            let mut got = [0u8; 512];
+            let mut got = [0u8; 1024];
             let n = object_to_slice(&mut got, |m| {
                 m.text(crate::key!("a"), c)?;
                 m.text_upper(crate::key!("b"), c)?;
@@ -795,10 +815,11 @@ mod tests {
                 o.uint(crate::key!("n"), u64::MAX)?;
                 o.str(crate::key!("s"), "x")?;
                 o.close()?;
-                m.field(crate::key!("d"), &crate::text::Lossy(c))
+                m.field(crate::key!("d"), &crate::text::Lossy(c))?;
+                m.text_pair(crate::key!("e"), c, b' ', b"/p\xffq")
             })
             .unwrap();
-            let mut want = [0u8; 512];
+            let mut want = [0u8; 1024];
             let mut w = Writer { buf: &mut want, len: 0 };
             let mut m = (&mut w).serialize_map(None).unwrap();
             m.serialize_entry("a", &crate::text::Lossy(c)).unwrap();
@@ -818,6 +839,19 @@ mod tests {
             }
             m.serialize_entry("c", &C).unwrap();
             m.serialize_entry("d", &crate::text::Lossy(c)).unwrap();
+            // What HTTP's `query` wrote through `core::fmt` before `text_pair`.
+            struct Pair<'a>(&'a [u8], &'a [u8]);
+            impl fmt::Display for Pair<'_> {
+                fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                    write!(f, "{} {}", crate::text::Lossy(self.0), crate::text::Lossy(self.1))
+                }
+            }
+            impl Serialize for Pair<'_> {
+                fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                    s.collect_str(self)
+                }
+            }
+            m.serialize_entry("e", &Pair(c, b"/p\xffq")).unwrap();
             SerializeMap::end(m).unwrap();
             let wn = w.len;
             assert_eq!(core::str::from_utf8(&got[..n]).unwrap(), core::str::from_utf8(&want[..wn]).unwrap());
