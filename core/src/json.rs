@@ -216,7 +216,7 @@ fn ip(m: &mut Object<'_, '_>, key: writer::Key, ip: IpAddr) -> Result<(), JsonEr
 }
 
 /// Dotted-quad text of an IPv4 address into `buf`; returns its length.
-fn ipv4_text(octets: [u8; 4], buf: &mut [u8; 15]) -> usize {
+pub(crate) fn ipv4_text(octets: [u8; 4], buf: &mut [u8; 15]) -> usize {
     let mut n = 0;
     for (i, o) in octets.into_iter().enumerate() {
         if i > 0 {

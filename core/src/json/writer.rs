@@ -398,17 +398,16 @@ impl<'b> Compound<'_, 'b> {
         self.w.text(value, false)
     }
 
-    /// A string field made of `a`, the ASCII byte `sep` and `b`, each part
-    /// as [`Object::text`] writes it (HTTP's `query`, `method path`, when
-    /// the two are not stored side by side).
+    /// A string field made of `parts` back to back, each as
+    /// [`Object::text`] writes it (invalid UTF-8 becomes U+FFFD part by
+    /// part): HTTP's and DNS's `query`, composed of stored pieces.
     #[inline]
-    pub fn text_pair(&mut self, key: Key, a: &[u8], sep: u8, b: &[u8]) -> Result<(), Error> {
-        debug_assert!(sep.is_ascii() && !needs_escape(sep));
+    pub fn text_parts(&mut self, key: Key, parts: &[&[u8]]) -> Result<(), Error> {
         self.key(key)?;
         self.w.push(b'"')?;
-        self.w.text_body(a, false)?;
-        self.w.push(sep)?;
-        self.w.text_body(b, false)?;
+        for part in parts {
+            self.w.text_body(part, false)?;
+        }
         self.w.push(b'"')
     }
 
@@ -816,7 +815,7 @@ mod tests {
                 o.str(crate::key!("s"), "x")?;
                 o.close()?;
                 m.field(crate::key!("d"), &crate::text::Lossy(c))?;
-                m.text_pair(crate::key!("e"), c, b' ', b"/p\xffq")
+                m.text_parts(crate::key!("e"), &[c, b" ", b"/p\xffq"])
             })
             .unwrap();
             let mut want = [0u8; 1024];
@@ -839,7 +838,7 @@ mod tests {
             }
             m.serialize_entry("c", &C).unwrap();
             m.serialize_entry("d", &crate::text::Lossy(c)).unwrap();
-            // What HTTP's `query` wrote through `core::fmt` before `text_pair`.
+            // What HTTP's `query` wrote through `core::fmt` before `text_parts`.
             struct Pair<'a>(&'a [u8], &'a [u8]);
             impl fmt::Display for Pair<'_> {
                 fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -181,9 +181,10 @@ fn decode(x: &mut DnsTxn, h: &Header, msg: &[u8], complete: bool, cfg: &DnsConfi
     x.additionals_count = h.ar;
     x.opt = None;
     x.records.clear();
-    let mut raw_text: Scratch<RAW_TEXT_CAP> = Scratch::new();
-    if raw {
-        raw_header(&mut raw_text, h);
+    // Only when asked for: a kilobyte to clear per message otherwise.
+    let mut raw_text: Option<Scratch<RAW_TEXT_CAP>> = raw.then(Scratch::new);
+    if let Some(raw_text) = raw_text.as_mut() {
+        raw_header(raw_text, h);
     }
     let mut name: Scratch<NAME_TEXT_CAP> = Scratch::new();
     let mut data: Scratch<DATA_TEXT_CAP> = Scratch::new();
@@ -204,7 +205,7 @@ fn decode(x: &mut DnsTxn, h: &Header, msg: &[u8], complete: bool, cfg: &DnsConfi
             if name.cut() {
                 x.text.mark_truncated();
             }
-            if raw {
+            if let Some(raw_text) = raw_text.as_mut() {
                 let _ = write!(raw_text, "; QUESTION class {}, type {}, ", ClassName(qclass), TypeName(qtype));
                 raw_text.push(name.as_bytes());
             }
@@ -246,7 +247,7 @@ fn decode(x: &mut DnsTxn, h: &Header, msg: &[u8], complete: bool, cfg: &DnsConfi
             x.opt = Some(e);
             x.rcode |= (e.ext_rcode as u16) << 4;
             x.additionals_count = x.additionals_count.saturating_sub(1);
-            if raw {
+            if let Some(raw_text) = raw_text.as_mut() {
                 let _ = write!(
                     raw_text,
                     "; OPT version {}, do {}, udp_size {}, ext_rcode {}",
@@ -305,7 +306,7 @@ fn decode(x: &mut DnsTxn, h: &Header, msg: &[u8], complete: bool, cfg: &DnsConfi
                 let _ = x.records.push(rec);
             }
         }
-        if raw {
+        if let Some(raw_text) = raw_text.as_mut() {
             if prev_section != Some(section) {
                 raw_text.push(match section {
                     Section::Answer => b"; ANSWER ",
@@ -318,7 +319,7 @@ fn decode(x: &mut DnsTxn, h: &Header, msg: &[u8], complete: bool, cfg: &DnsConfi
             }
             raw_text.push(name.as_bytes());
             let _ = write!(raw_text, " {} {} {} ", rr.ttl, ClassName(rr.class), TypeName(rr.rtype));
-            wire::write_presentation(&mut raw_text, &extra, data.as_bytes(), aux.as_bytes());
+            wire::write_presentation(raw_text, &extra, data.as_bytes(), aux.as_bytes());
         }
     }
     if ran_out {
@@ -329,7 +330,7 @@ fn decode(x: &mut DnsTxn, h: &Header, msg: &[u8], complete: bool, cfg: &DnsConfi
             x.text.mark_truncated();
         }
     }
-    if raw {
+    if let Some(raw_text) = raw_text.as_ref() {
         if raw_text.cut() {
             x.text.mark_truncated();
         }

@@ -7,7 +7,7 @@
 //! at most [`MAX_NAME_WIRE`] bytes on the wire.
 
 use core::fmt::{self, Write};
-use core::net::{Ipv4Addr, Ipv6Addr};
+use core::net::Ipv6Addr;
 
 use super::txn::{AlgorithmName, DigestName, Extra, TypeName};
 
@@ -428,7 +428,11 @@ fn render_typed<const D: usize, const A: usize>(
         // A
         1 => {
             let b: [u8; 4] = rdata.try_into().map_err(|_| Malformed)?;
-            let _ = write!(data, "{}", Ipv4Addr::from(b));
+            // The JSON writer's dotted quad: `core::fmt` costs more than
+            // the rest of the record.
+            let mut text = [0u8; 15];
+            let n = crate::json::ipv4_text(b, &mut text);
+            data.push(text.get(..n).unwrap_or(&[]));
             Extra::None
         }
         // AAAA

@@ -17,7 +17,7 @@ pub(crate) fn packetbeat(m: &mut Object<'_, '_>, _t: &Transaction, h: &HttpTxn, 
         // separates them there (the common case), else composed.
         match h.text.joined(h.method, 1, h.path).filter(|q| q.get(h.method.len()) == Some(&b' ')) {
             Some(q) => m.text(crate::key!("query"), q)?,
-            None => m.text_pair(crate::key!("query"), text(h.method), b' ', text(h.path))?,
+            None => m.text_parts(crate::key!("query"), &[text(h.method), b" ", text(h.path)])?,
         }
         m.text(crate::key!("params"), text(h.params))?;
     }
@@ -51,7 +51,7 @@ pub(crate) fn packetbeat(m: &mut Object<'_, '_>, _t: &Transaction, h: &HttpTxn, 
 pub(crate) fn ecs(m: &mut Object<'_, '_>, t: &Transaction, h: &HttpTxn, cfg: &Config) -> Result<(), JsonError> {
     if !h.method.is_empty() {
         m.field(crate::key!("method"), &h.s(h.method))?;
-        m.text_pair(crate::key!("query"), h.text.get(h.method), b' ', h.text.get(h.path))?;
+        m.text_parts(crate::key!("query"), &[h.text.get(h.method), b" ", h.text.get(h.path)])?;
         m.field(crate::key!("url"), &EcsUrl(h))?;
     }
     if !h.request_raw.is_empty() {
