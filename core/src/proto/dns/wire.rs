@@ -119,7 +119,7 @@ impl<const N: usize> Scratch<N> {
             self.cut = true;
         }
         if let (Some(dst), Some(src)) = (self.buf.get_mut(self.len..self.len + n), b.get(..n)) {
-            dst.copy_from_slice(src);
+            crate::text::copy_bytes(dst, src);
             self.len += n;
         }
     }
@@ -180,8 +180,13 @@ pub fn read_name<const N: usize>(msg: &[u8], pos: usize, mut out: Option<&mut Sc
                     if !first {
                         o.byte(b'.');
                     }
-                    for &c in label {
-                        escaped(o, c, true);
+                    // Nearly every label needs no escape: copied whole.
+                    if label.iter().all(|&c| (0x20..=0x7e).contains(&c) && c != b'\\' && c != b'.') {
+                        o.push(label);
+                    } else {
+                        for &c in label {
+                            escaped(o, c, true);
+                        }
                     }
                 }
                 first = false;
@@ -627,6 +632,10 @@ mod tests {
         let (n, _) = name_of(&m, 24).unwrap();
         assert_eq!(n.as_str(), "a\\.b.\\007");
         assert_eq!(name_of(b"\x00", 0).unwrap().0.as_str(), "");
+        // Plain labels are copied whole; one byte to escape sends the
+        // label through the byte-by-byte path (space and `~` stay as they are).
+        let (n, _) = name_of(b"\x05a b~c\x03x\\y\x03\x7f.z\x00", 0).unwrap();
+        assert_eq!(n.as_str(), "a b~c.x\\\\y.\\127\\.z");
     }
 
     #[test]
