@@ -191,17 +191,10 @@ impl Writer<'_> {
     /// become U+FFFD), ASCII letters upper-cased when `upper`. Clean ASCII,
     /// nearly every value, is checked a word at a time and copied.
     fn text(&mut self, s: &[u8], upper: bool) -> Result<(), Error> {
-        self.push(b'"')?;
-        self.text_body(s, upper)?;
-        self.push(b'"')
-    }
-
-    /// [`Writer::text`] without the quotes.
-    #[inline(always)]
-    fn text_body(&mut self, s: &[u8], upper: bool) -> Result<(), Error> {
         if !is_clean_ascii(s) {
-            return self.text_body_slow(s, upper);
+            return self.text_slow(s, upper);
         }
+        self.push(b'"')?;
         if upper {
             let end = self.len.checked_add(s.len()).ok_or(Error::Full)?;
             let dst = self.buf.get_mut(self.len..end).ok_or(Error::Full)?;
@@ -209,9 +202,26 @@ impl Writer<'_> {
                 *d = c.to_ascii_uppercase();
             }
             self.len = end;
-            Ok(())
         } else {
+            self.extend(s)?;
+        }
+        self.push(b'"')
+    }
+
+    #[inline(never)]
+    fn text_slow(&mut self, s: &[u8], upper: bool) -> Result<(), Error> {
+        self.push(b'"')?;
+        self.text_body_slow(s, upper)?;
+        self.push(b'"')
+    }
+
+    /// [`Writer::text`]'s contents without the quotes (not upper-cased).
+    #[inline]
+    fn text_body(&mut self, s: &[u8]) -> Result<(), Error> {
+        if is_clean_ascii(s) {
             self.extend(s)
+        } else {
+            self.text_body_slow(s, false)
         }
     }
 
@@ -406,7 +416,7 @@ impl<'b> Compound<'_, 'b> {
         self.key(key)?;
         self.w.push(b'"')?;
         for part in parts {
-            self.w.text_body(part, false)?;
+            self.w.text_body(part)?;
         }
         self.w.push(b'"')
     }
