@@ -69,6 +69,26 @@ impl StorageSizes {
         StorageSizes { flows: 1024, blocks: 256, pending: 256, frags: 8 }
     }
 
+    /// The share of one of `n` engines that divide these tables between
+    /// them (analysis workers, each following its own flows): every count
+    /// divided by `n`, rounded up, at least one.
+    pub const fn share(&self, n: usize) -> Self {
+        const fn part(x: usize, n: usize) -> usize {
+            let p = x.div_ceil(if n == 0 { 1 } else { n });
+            if p == 0 {
+                1
+            } else {
+                p
+            }
+        }
+        StorageSizes {
+            flows: part(self.flows, n),
+            blocks: part(self.blocks, n),
+            pending: part(self.pending, n),
+            frags: part(self.frags, n),
+        }
+    }
+
     /// Bytes of memory these sizes take.
     pub const fn bytes(&self) -> usize {
         self.flows * (core::mem::size_of::<FlowSlot>() + core::mem::size_of::<FlowQueue>())
@@ -682,5 +702,24 @@ impl<'a> Engine<'a> {
         // Everything is flushed: the next input may start at any time.
         self.now = Timestamp::ZERO;
         self.next_sweep = Timestamp::ZERO;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::StorageSizes;
+
+    #[test]
+    fn shares_split_every_table_rounding_up() {
+        let z = StorageSizes { flows: 65_536, blocks: 4096, pending: 4097, frags: 3 };
+        assert_eq!(z.share(1), z);
+        assert_eq!(z.share(0), z);
+        assert_eq!(z.share(2), StorageSizes { flows: 32_768, blocks: 2048, pending: 2049, frags: 2 });
+        // Never an empty table, and the shares together cover the whole.
+        assert_eq!(z.share(8), StorageSizes { flows: 8192, blocks: 512, pending: 513, frags: 1 });
+        for n in 1..40 {
+            let s = z.share(n);
+            assert!(s.flows * n >= z.flows && s.pending * n >= z.pending && s.frags >= 1, "{n}");
+        }
     }
 }

@@ -45,9 +45,10 @@ enum Cmd {
         /// Write the NDJSON to this file instead of stdout.
         #[arg(short, long, value_name = "FILE")]
         output: Option<PathBuf>,
-        /// Analysis threads, each with its own tables (flows are hashed to
-        /// them). Default 1: documents in capture order, the same on every
-        /// run; with more, the same documents, flows interleaved differently.
+        /// Analysis threads, splitting the configured tables (flows are
+        /// hashed to them). Default 1: documents in capture order, the same
+        /// on every run; with more, the same documents, flows interleaved
+        /// differently.
         #[arg(long, value_name = "N", default_value_t = 1)]
         workers: usize,
         /// Do not print the stats summary.
@@ -132,7 +133,12 @@ fn run() -> Result<ExitCode> {
             if let Some(s) = schema {
                 settings.schema = parse_schema(&s)?;
             }
-            tracing::info!(files = files.len(), workers, memory_bytes = settings.sizes.bytes() * workers, "reading");
+            tracing::info!(
+                files = files.len(),
+                workers,
+                memory_bytes = settings.sizes.share(workers).bytes() * workers,
+                "reading"
+            );
             let (sum, outputs) = match &output {
                 Some(p) => {
                     // Unbuffered: documents arrive in chunks of hundreds of
@@ -214,7 +220,7 @@ fn run() -> Result<ExitCode> {
             let fan = tapbeat::read::start_outputs(&settings, false)?;
             tracing::info!(
                 outputs = fan.pipelines.len(),
-                memory_bytes = settings.sizes.bytes() * settings.workers,
+                memory_bytes = settings.sizes.share(settings.workers).bytes() * settings.workers,
                 "started"
             );
             let every = (stats_interval > 0).then(|| std::time::Duration::from_secs(stats_interval));

@@ -36,7 +36,11 @@ impl EngineMemory {
     /// of empty slots is most of tapbeat's start-up time, so the flow table
     /// is filled on a second thread while this one fills the others.
     pub fn new(s: &Settings) -> Self {
-        let z = s.sizes;
+        Self::with_sizes(s.sizes)
+    }
+
+    /// [`EngineMemory::new`] with sizes of its own (a worker's share).
+    pub fn with_sizes(z: tapbeat_core::engine::StorageSizes) -> Self {
         std::thread::scope(|scope| {
             let flows = scope.spawn(|| table(z.flows, tapbeat_core::flow::FlowSlot::EMPTY));
             let queues = table(z.flows, tapbeat_core::pending::FlowQueue::EMPTY);

@@ -192,6 +192,8 @@ pub struct Dispatcher {
 pub struct WorkerQueue {
     rx: Receiver<Batch>,
     spare: SyncSender<Batch>,
+    /// Workers in all: each has its share of the configured tables.
+    workers: usize,
 }
 
 /// Channels for `workers` workers (at least one): the dispatcher and one
@@ -205,7 +207,7 @@ pub fn channels(workers: usize, block: bool) -> (Dispatcher, Vec<WorkerQueue>) {
     for _ in 0..workers {
         let (tx, rx) = sync_channel(QUEUE_BATCHES);
         txs.push(tx);
-        queues.push(WorkerQueue { rx, spare: spare_tx.clone() });
+        queues.push(WorkerQueue { rx, spare: spare_tx.clone(), workers });
     }
     let open = (0..workers).map(|_| Batch::new()).collect();
     (Dispatcher { txs, open, spare: spare_rx, block, dropped: 0, frag_routes: FragRoutes::new() }, queues)
@@ -305,11 +307,14 @@ pub struct WorkerResult {
     pub error: Option<std::io::Error>,
 }
 
-/// Runs one worker until its queue closes: allocates its tables, analyses
+/// Runs one worker until its queue closes: allocates its share of the configured tables, analyses
 /// every batch in order, writes documents to `out`, and reports what is
 /// still pending at the end.
 pub fn run_worker(settings: &Settings, queue: WorkerQueue, out: &mut dyn DocWriter) -> WorkerResult {
-    let mut mem = EngineMemory::new(settings);
+    // The configured tables are the process's: N workers split them (each
+    // follows about 1/N of the flows), so memory does not grow with the
+    // number of cores.
+    let mut mem = EngineMemory::with_sizes(settings.sizes.share(queue.workers));
     let mut engine = Engine::new(settings.core.clone(), mem.storage());
     let mut sink = NdjsonSink::new(out, settings);
     while let Ok(mut batch) = queue.rx.recv() {

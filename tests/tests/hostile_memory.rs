@@ -34,9 +34,10 @@ fn tapbeat_binary() -> PathBuf {
 /// the kernel's accounting of that one child, `wait4`).
 // The child is reaped by `wait4` (which also gives its rusage), not `wait`.
 #[allow(clippy::zombie_processes)]
-fn peak_rss_kib(bin: &Path, file: &Path) -> i64 {
+fn peak_rss_kib(bin: &Path, file: &Path, args: &[&str]) -> i64 {
     let child = Command::new(bin)
         .arg("read")
+        .args(args)
         .arg(file)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -64,15 +65,29 @@ fn floods_do_not_grow_memory_beyond_a_normal_capture() {
     std::fs::create_dir_all(&dir).unwrap();
     // The tables `tapbeat check-config` reports, plus the program itself.
     let bound_kib = (tapbeat::Settings::default().sizes.bytes() / 1024) as i64 + 16 * 1024;
-    let normal = peak_rss_kib(&bin, &pcaps().join("packetbeat/http_post.pcap"));
+    let normal = peak_rss_kib(&bin, &pcaps().join("packetbeat/http_post.pcap"), &[]);
     let mut report = vec![format!("normal capture: {normal} KiB")];
     for h in [hostile::syn_flood(), hostile::fragment_flood(), hostile::http_huge_headers()] {
         let p = h.save(&dir).unwrap();
-        let peak = peak_rss_kib(&bin, &p);
+        let peak = peak_rss_kib(&bin, &p, &[]);
         report.push(format!("{}: {peak} KiB ({:+} KiB)", h.name, peak - normal));
         assert!(peak - normal < SLACK_KIB, "{}", report.join("; "));
         assert!(peak < bound_kib, "over the configured tables plus 16 MiB: {}", report.join("; "));
     }
     println!("peak RSS of tapbeat read: {}", report.join("; "));
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// More analysis workers split the configured tables instead of each
+/// allocating them: four workers take about the memory of one (before,
+/// three more copies of the ~75 MB of tables).
+#[test]
+fn workers_share_the_configured_tables() {
+    let bin = tapbeat_binary();
+    let file = pcaps().join("packetbeat/http_post.pcap");
+    let one = peak_rss_kib(&bin, &file, &["--workers", "1"]);
+    let four = peak_rss_kib(&bin, &file, &["--workers", "4"]);
+    // Threads, their stacks and first batches, not tables.
+    assert!(four - one < 16 * 1024, "--workers 1: {one} KiB, --workers 4: {four} KiB");
+    println!("peak RSS of tapbeat read: --workers 1 {one} KiB, --workers 4 {four} KiB");
 }
