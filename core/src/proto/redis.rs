@@ -1298,6 +1298,11 @@ fn plain_header(data: &[u8], kind: u8) -> Option<(usize, usize)> {
         }
         _ => {}
     }
+    plain_header_digits(data, kind)
+}
+
+/// [`plain_header`] digit by digit, for any number of digits.
+fn plain_header_digits(data: &[u8], kind: u8) -> Option<(usize, usize)> {
     if data.first() != Some(&kind) {
         return None;
     }
