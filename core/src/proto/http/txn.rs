@@ -161,11 +161,6 @@ impl HttpTxn {
         }
     }
 
-    /// `"GET /path"` as in Packetbeat's `query` field.
-    pub fn query(&self) -> Query<'_> {
-        Query(self)
-    }
-
     /// The kept request headers as a JSON object.
     pub fn request_headers_json(&self, split_cookie: bool) -> HeadersJson<'_> {
         HeadersJson { txn: self, headers: &self.request_headers, split_cookie }
@@ -179,21 +174,6 @@ impl HttpTxn {
     /// Text of a span.
     pub fn s(&self, span: Span) -> Lossy<'_> {
         self.text.text(span)
-    }
-}
-
-/// `method SP path` for display.
-pub struct Query<'a>(&'a HttpTxn);
-
-impl fmt::Display for Query<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} {}", self.0.s(self.0.method), self.0.s(self.0.path))
-    }
-}
-
-impl Serialize for Query<'_> {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_str(self)
     }
 }
 
