@@ -51,14 +51,9 @@ fn common(m: &mut Object<'_, '_>, x: &DnsTxn) -> Result<(), JsonError> {
         code(m, crate::key!("method"), op.mnemonic(), &op)?;
     }
     if let (Some(q), Some(text)) = (x.question, x.query()) {
-        match (ClassName(q.qclass).mnemonic(), TypeName(q.qtype).mnemonic()) {
-            // `class IN, type A, name` from its pieces; codes without a
-            // mnemonic (`TYPE65280`) through their Display.
-            (Some(class), Some(ty)) => m.text_parts(
-                crate::key!("query"),
-                &[b"class ", class.as_bytes(), b", type ", ty.as_bytes(), b", ", x.text.get(q.name)],
-            )?,
-            _ => m.field(crate::key!("query"), &text)?,
+        match text.pieces() {
+            Some(pieces) => m.text_parts(crate::key!("query"), &pieces)?,
+            None => m.field(crate::key!("query"), &text)?,
         }
         m.text(crate::key!("resource"), x.text.get(q.name))?;
     }

@@ -309,6 +309,18 @@ pub struct QueryText<'a> {
     q: Question,
 }
 
+impl<'a> QueryText<'a> {
+    /// The text as stored pieces (`class `, the class, `, type `, the type,
+    /// `, `, the name), when both codes have mnemonics: what the JSON
+    /// writer copies without `core::fmt`. `None` otherwise (`TYPE65280`:
+    /// use the Display).
+    pub fn pieces(&self) -> Option<[&'a [u8]; 6]> {
+        let class = ClassName(self.q.qclass).mnemonic()?;
+        let ty = TypeName(self.q.qtype).mnemonic()?;
+        Some([b"class ", class.as_bytes(), b", type ", ty.as_bytes(), b", ", self.txn.text.get(self.q.name)])
+    }
+}
+
 impl fmt::Display for QueryText<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "class {}, type {}, {}", ClassName(self.q.qclass), TypeName(self.q.qtype), self.txn.s(self.q.name))
