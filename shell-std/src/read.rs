@@ -165,10 +165,11 @@ pub struct Summary {
 /// [`read_files_with_workers`] for more) and writes its documents itself,
 /// 256 KiB at a time, under a lock shared with the other workers (an
 /// output thread of its own was measured slower: on two cores with two
-/// workers it costs them a tenth of their time). A write or final flush that
-/// fails fails the read, after the analysis ran to the end. With one
-/// worker the documents come out in exactly the order of a single-threaded read; with more, the same documents come
-/// out with the flows interleaved differently. Flows do not carry over
+/// workers it costs them a tenth of their time). A write or final flush
+/// that fails fails the read, after the analysis ran to the end. With one
+/// worker the documents come out in exactly the order of a single-threaded
+/// read; with more, the same documents come out with the flows interleaved
+/// differently. Flows do not carry over
 /// from one file to the next. A file that cannot be opened or is cut short
 /// is recorded in `failures` after everything it contained was analysed;
 /// the other files are still read.

@@ -307,9 +307,9 @@ pub struct WorkerResult {
     pub error: Option<std::io::Error>,
 }
 
-/// Runs one worker until its queue closes: allocates its share of the configured tables, analyses
-/// every batch in order, writes documents to `out`, and reports what is
-/// still pending at the end.
+/// Runs one worker until its queue closes: allocates its share of the
+/// configured tables, analyses every batch in order, writes documents to
+/// `out`, and reports what is still pending at the end.
 pub fn run_worker(settings: &Settings, queue: WorkerQueue, out: &mut dyn DocWriter) -> WorkerResult {
     // The configured tables are the process's: N workers split them (each
     // follows about 1/N of the flows), so memory does not grow with the

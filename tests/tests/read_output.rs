@@ -73,7 +73,7 @@ fn every_document_arrives_in_order_with_one_worker_and_all_of_them_with_more() {
 }
 
 #[test]
-fn a_failing_writer_fails_the_read_and_is_not_written_to_again() {
+fn a_failing_writer_fails_the_read() {
     let mut w = Failing { docs: Vec::new(), accept: 100, flush_fails: false };
     let err = read_files(&[capture()], &settings(), &mut w).unwrap_err();
     assert!(format!("{err:#}").contains("disk full (test)"), "{err:#}");
