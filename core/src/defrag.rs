@@ -7,7 +7,10 @@
 //! within the timeout is dropped and counted; when every slot is busy the
 //! oldest set is evicted and counted. Nothing here allocates.
 
+use core::mem::MaybeUninit;
 use core::net::IpAddr;
+
+use fixed_slice_vec::FixedSliceVec;
 
 use crate::stats::Stats;
 use crate::time::{Duration, Timestamp};
@@ -58,17 +61,16 @@ impl Default for FragSlot {
 
 /// The fragment pool.
 pub struct Defrag<'a> {
-    slots: &'a mut [FragSlot],
+    /// Slots ever used, in order; the rest of the storage is untouched.
+    slots: FixedSliceVec<'a, FragSlot>,
     timeout: Duration,
 }
 
 impl<'a> Defrag<'a> {
     /// A pool over `slots`; sets older than `timeout` are dropped.
-    pub fn new(slots: &'a mut [FragSlot], timeout: Duration) -> Self {
-        for s in slots.iter_mut() {
-            s.key = None;
-        }
-        Defrag { slots, timeout }
+    /// A slot is written only when first needed.
+    pub fn new(slots: &'a mut [MaybeUninit<FragSlot>], timeout: Duration) -> Self {
+        Defrag { slots: FixedSliceVec::new(slots), timeout }
     }
 
     /// Adds one fragment. When it completes its datagram, returns the slot
@@ -182,7 +184,10 @@ impl<'a> Defrag<'a> {
 
     fn take_slot(&mut self, now: Timestamp, key: FragKey, stats: &mut Stats) -> Option<usize> {
         self.expire(now, stats);
-        let idx = match self.slots.iter().position(|s| s.key.is_none()) {
+        // The lowest free slot: a used one, else the next never-used one.
+        let free = self.slots.iter().position(|s| s.key.is_none());
+        let fresh = || crate::pool::take_fresh(&mut self.slots, FragSlot::EMPTY).map(|i| i as usize);
+        let idx = match free.or_else(fresh) {
             Some(i) => i,
             None => {
                 let i = self.slots.iter().enumerate().min_by_key(|(_, s)| s.first).map(|(i, _)| i)?;
@@ -215,7 +220,7 @@ mod tests {
 
     #[test]
     fn out_of_order_with_overlap() {
-        let mut slots = [FragSlot::EMPTY, FragSlot::EMPTY];
+        let mut slots = [const { core::mem::MaybeUninit::<FragSlot>::uninit() }; 2];
         let mut d = Defrag::new(&mut slots, Duration::from_secs(30));
         let mut st = Stats::default();
         let data: [u8; 20] = core::array::from_fn(|i| i as u8);
@@ -234,7 +239,7 @@ mod tests {
 
     #[test]
     fn timeout_and_eviction_are_counted() {
-        let mut slots = [FragSlot::EMPTY];
+        let mut slots = [const { core::mem::MaybeUninit::<FragSlot>::uninit() }; 1];
         let mut d = Defrag::new(&mut slots, Duration::from_secs(1));
         let mut st = Stats::default();
         let f = FragInfo { id: 1, offset: 0, more: true };

@@ -1,12 +1,13 @@
 //! The engine: owns every table and drives a frame through the pipeline.
 
+use core::mem::MaybeUninit;
 use core::net::IpAddr;
 
 use crate::config::Config;
 use crate::defrag::{Defrag, FragSlot};
 use crate::flow::{Direction, FlowKey, FlowMeta, FlowSlot, FlowTable};
 use crate::pending::{FlowQueue, PendingPool, PendingSlot};
-use crate::pool::{Block, BlockPool, BLOCK_SIZE};
+use crate::pool::{Block, BlockPool, BLOCK_SIZE, NONE};
 use crate::proto::{emit_unanswered, feed, Analyzer, Ctx, ParserState};
 use crate::reasm::{Accept, Chunk};
 use crate::stats::Stats;
@@ -32,16 +33,19 @@ impl<F: FnMut(&Transaction)> Sink for F {
 /// The caller-provided memory of an [`Engine`].
 pub struct Storage<'a> {
     /// Flow-table slots: the most concurrent flows followed.
-    pub flows: &'a mut [FlowSlot],
+    pub flows: &'a mut [MaybeUninit<FlowSlot>],
+    /// Heads of the flow table's hash chains (one per flow slot is usual;
+    /// any length of at least one works).
+    pub buckets: &'a mut [u32],
     /// One queue head per flow slot (same length as `flows`).
     pub queues: &'a mut [FlowQueue],
     /// Stream-buffer blocks ([`BLOCK_SIZE`] bytes each) for out-of-order
     /// segments and partial messages.
-    pub blocks: &'a mut [Block],
+    pub blocks: &'a mut [MaybeUninit<Block>],
     /// Pending-transaction records: the most requests awaiting a response.
-    pub pending: &'a mut [PendingSlot],
+    pub pending: &'a mut [MaybeUninit<PendingSlot>],
     /// IP fragment reassembly slots.
-    pub frags: &'a mut [FragSlot],
+    pub frags: &'a mut [MaybeUninit<FragSlot>],
 }
 
 /// How many of each storage element to provide.
@@ -89,9 +93,11 @@ impl StorageSizes {
         }
     }
 
-    /// Bytes of memory these sizes take.
+    /// Bytes of memory these sizes take (the most the tables can use: an
+    /// element is first touched when it is first needed).
     pub const fn bytes(&self) -> usize {
-        self.flows * (core::mem::size_of::<FlowSlot>() + core::mem::size_of::<FlowQueue>())
+        self.flows
+            * (core::mem::size_of::<FlowSlot>() + core::mem::size_of::<u32>() + core::mem::size_of::<FlowQueue>())
             + self.blocks * core::mem::size_of::<Block>()
             + self.pending * core::mem::size_of::<PendingSlot>()
             + self.frags * core::mem::size_of::<FragSlot>()
@@ -99,13 +105,16 @@ impl StorageSizes {
 }
 
 /// Storage as fixed arrays, for `static` use (appliances, tests). `F` flows,
-/// `B` blocks, `P` pending records, `R` fragment slots.
+/// `B` blocks, `P` pending records, `R` fragment slots. The tables start
+/// uninitialised (in `.bss` as a static); the engine initialises an
+/// element when it first uses it.
 pub struct OwnedStorageArrays<const F: usize, const B: usize, const P: usize, const R: usize> {
-    flows: [FlowSlot; F],
+    flows: [MaybeUninit<FlowSlot>; F],
+    buckets: [u32; F],
     queues: [FlowQueue; F],
-    blocks: [Block; B],
-    pending: [PendingSlot; P],
-    frags: [FragSlot; R],
+    blocks: [MaybeUninit<Block>; B],
+    pending: [MaybeUninit<PendingSlot>; P],
+    frags: [MaybeUninit<FragSlot>; R],
 }
 
 impl<const F: usize, const B: usize, const P: usize, const R: usize> Default for OwnedStorageArrays<F, B, P, R> {
@@ -118,11 +127,12 @@ impl<const F: usize, const B: usize, const P: usize, const R: usize> OwnedStorag
     /// Fresh storage.
     pub fn new() -> Self {
         OwnedStorageArrays {
-            flows: core::array::from_fn(|_| FlowSlot::EMPTY),
+            flows: [const { MaybeUninit::uninit() }; F],
+            buckets: [NONE; F],
             queues: [FlowQueue::EMPTY; F],
-            blocks: core::array::from_fn(|_| Block::EMPTY),
-            pending: core::array::from_fn(|_| PendingSlot::default()),
-            frags: core::array::from_fn(|_| FragSlot::EMPTY),
+            blocks: [const { MaybeUninit::uninit() }; B],
+            pending: [const { MaybeUninit::uninit() }; P],
+            frags: [const { MaybeUninit::uninit() }; R],
         }
     }
 
@@ -130,6 +140,7 @@ impl<const F: usize, const B: usize, const P: usize, const R: usize> OwnedStorag
     pub fn storage(&mut self) -> Storage<'_> {
         Storage {
             flows: &mut self.flows,
+            buckets: &mut self.buckets,
             queues: &mut self.queues,
             blocks: &mut self.blocks,
             pending: &mut self.pending,
@@ -177,7 +188,7 @@ impl<'a> Engine<'a> {
     pub fn new(cfg: Config, storage: Storage<'a>) -> Self {
         let defrag_timeout = cfg.defrag_timeout;
         Engine {
-            flows: FlowTable::new(storage.flows),
+            flows: FlowTable::new(storage.flows, storage.buckets),
             pending: PendingPool::new(storage.pending, storage.queues),
             blocks: BlockPool::new(storage.blocks),
             defrag: Defrag::new(storage.frags, defrag_timeout),

@@ -7,7 +7,10 @@
 //! table is full the oldest flow is the one evicted (by the engine, which
 //! counts it and reports the flow's open transactions first).
 
+use core::mem::MaybeUninit;
 use core::net::IpAddr;
+
+use fixed_slice_vec::FixedSliceVec;
 
 use crate::pool::NONE;
 use crate::proto::ParserState;
@@ -116,7 +119,6 @@ pub struct FlowSlot {
     key: Option<FlowKey>,
     hash: u32,
     chain_next: u32,
-    bucket_head: u32,
     lru_prev: u32,
     lru_next: u32,
     /// Endpoints, protocol, last activity.
@@ -134,7 +136,6 @@ impl FlowSlot {
         key: None,
         hash: 0,
         chain_next: NONE,
-        bucket_head: NONE,
         lru_prev: NONE,
         lru_next: NONE,
         meta: FlowMeta {
@@ -163,7 +164,13 @@ pub struct Full;
 
 /// The flow table.
 pub struct FlowTable<'a> {
-    slots: &'a mut [FlowSlot],
+    /// Slots ever used, in order; the rest of the storage is untouched.
+    slots: FixedSliceVec<'a, FlowSlot>,
+    /// Head of each hash chain ([`NONE`] when empty): apart from the slots,
+    /// so a lookup does not touch a slot that was never used.
+    buckets: &'a mut [u32],
+    /// Recycled slots (a slot freed last is taken first); when none, the
+    /// next never-used slot is initialised.
     free_head: u32,
     lru_head: u32,
     lru_tail: u32,
@@ -183,17 +190,24 @@ struct LastFlow {
 }
 
 impl<'a> FlowTable<'a> {
-    /// Builds an empty table over `slots` (at most `u32::MAX - 1` used).
-    /// Only the links are written: a slot's other fields are read only
-    /// while it is in use, and [`FlowTable::insert`] resets them.
-    pub fn new(slots: &'a mut [FlowSlot]) -> Self {
+    /// Builds an empty table over `slots` (at most `u32::MAX - 1` used) and
+    /// one hash-chain head per slot in `buckets` (its length is the number
+    /// of chains; the table works with fewer than slots, at least one).
+    /// Nothing in `slots` is written until a slot is first needed, so the
+    /// memory of a large table costs nothing until flows fill it.
+    pub fn new(slots: &'a mut [MaybeUninit<FlowSlot>], buckets: &'a mut [u32]) -> Self {
         let n = slots.len().min((NONE - 1) as usize);
-        for (i, s) in slots.iter_mut().enumerate() {
-            s.in_use = false;
-            s.bucket_head = NONE;
-            s.chain_next = if i + 1 < n { (i + 1) as u32 } else { NONE };
+        let slots = slots.get_mut(..n).unwrap_or_default();
+        buckets.fill(NONE);
+        FlowTable {
+            free_head: NONE,
+            slots: FixedSliceVec::new(slots),
+            buckets,
+            lru_head: NONE,
+            lru_tail: NONE,
+            len: 0,
+            last: None,
         }
-        FlowTable { free_head: if n > 0 { 0 } else { NONE }, slots, lru_head: NONE, lru_tail: NONE, len: 0, last: None }
     }
 
     /// The index of the flow of a packet from `src` to `dst` (either way)
@@ -224,11 +238,11 @@ impl<'a> FlowTable<'a> {
 
     /// Slots in all.
     pub fn capacity(&self) -> usize {
-        self.slots.len()
+        self.slots.capacity()
     }
 
     fn bucket(&self, hash: u32) -> usize {
-        match self.slots.len() {
+        match self.buckets.len() {
             0 => 0,
             n => (hash as usize) % n,
         }
@@ -236,7 +250,7 @@ impl<'a> FlowTable<'a> {
 
     /// The slot holding `key`, if any.
     pub fn lookup(&self, key: &FlowKey, hash: u32) -> Option<u32> {
-        let mut i = self.slots.get(self.bucket(hash))?.bucket_head;
+        let mut i = *self.buckets.get(self.bucket(hash))?;
         let mut guard = self.slots.len();
         while guard > 0 {
             guard -= 1;
@@ -251,21 +265,25 @@ impl<'a> FlowTable<'a> {
 
     /// Takes a free slot for `key` and makes it the most recent flow.
     pub fn insert(&mut self, key: FlowKey, hash: u32, now: Timestamp) -> Result<u32, Full> {
-        let idx = self.free_head;
         let b = self.bucket(hash);
-        let head = self.slots.get(b).ok_or(Full)?.bucket_head;
+        let head = *self.buckets.get(b).ok_or(Full)?;
+        let idx = match self.slots.get(self.free_head as usize) {
+            Some(s) => {
+                let idx = self.free_head;
+                self.free_head = s.chain_next;
+                idx
+            }
+            None => crate::pool::take_fresh(&mut self.slots, FlowSlot::EMPTY).ok_or(Full)?,
+        };
         let s = self.slots.get_mut(idx as usize).ok_or(Full)?;
-        self.free_head = s.chain_next;
-        let bucket_head = s.bucket_head;
         *s = FlowSlot::EMPTY;
-        s.bucket_head = bucket_head;
         s.in_use = true;
         s.key = Some(key);
         s.hash = hash;
         s.chain_next = head;
         s.meta.last_seen = now;
-        if let Some(bs) = self.slots.get_mut(b) {
-            bs.bucket_head = idx;
+        if let Some(bh) = self.buckets.get_mut(b) {
+            *bh = idx;
         }
         self.lru_push_front(idx);
         self.len += 1;
@@ -284,10 +302,10 @@ impl<'a> FlowTable<'a> {
         let (hash, next) = (s.hash, s.chain_next);
         let b = self.bucket(hash);
         // Unlink from the hash chain.
-        let head = self.slots.get(b).map_or(NONE, |s| s.bucket_head);
+        let head = self.buckets.get(b).copied().unwrap_or(NONE);
         if head == idx {
-            if let Some(bs) = self.slots.get_mut(b) {
-                bs.bucket_head = next;
+            if let Some(bh) = self.buckets.get_mut(b) {
+                *bh = next;
             }
         } else {
             let mut i = head;
@@ -306,9 +324,7 @@ impl<'a> FlowTable<'a> {
         }
         self.lru_unlink(idx);
         if let Some(s) = self.slots.get_mut(idx as usize) {
-            let bucket_head = s.bucket_head;
             *s = FlowSlot::EMPTY;
-            s.bucket_head = bucket_head;
             s.chain_next = self.free_head;
         }
         self.free_head = idx;
@@ -389,8 +405,9 @@ mod tests {
     /// remembers, nothing else, and forgets a removed flow.
     #[test]
     fn last_flow_both_ways_until_removed() {
-        let mut slots = [FlowSlot::EMPTY, FlowSlot::EMPTY, FlowSlot::EMPTY, FlowSlot::EMPTY];
-        let mut t = FlowTable::new(&mut slots);
+        let mut slots = [const { core::mem::MaybeUninit::<FlowSlot>::uninit() }; 4];
+        let mut buckets = [NONE; 4];
+        let mut t = FlowTable::new(&mut slots, &mut buckets);
         let a = (IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1)), 1000);
         let b = (IpAddr::V4(Ipv4Addr::new(10, 0, 0, 2)), 80);
         let c = (IpAddr::V4(Ipv4Addr::new(10, 0, 0, 3)), 80);
@@ -417,8 +434,9 @@ mod tests {
 
     #[test]
     fn insert_lookup_remove_lru() {
-        let mut slots: [FlowSlot; 4] = core::array::from_fn(|_| FlowSlot::EMPTY);
-        let mut t = FlowTable::new(&mut slots);
+        let mut slots = [const { core::mem::MaybeUninit::<FlowSlot>::uninit() }; 4];
+        let mut buckets = [NONE; 4];
+        let mut t = FlowTable::new(&mut slots, &mut buckets);
         let mut ids = [0u32; 4];
         for i in 0..4u16 {
             let k = key(i);

@@ -13,6 +13,10 @@
 //! handle to a record that timed out or was evicted finds it gone instead of
 //! writing into a reused record.
 
+use core::mem::MaybeUninit;
+
+use fixed_slice_vec::FixedSliceVec;
+
 use crate::pool::NONE;
 use crate::time::Timestamp;
 use crate::txn::Transaction;
@@ -95,7 +99,8 @@ impl Default for PendingSlot {
 
 /// The pool.
 pub struct PendingPool<'a> {
-    slots: &'a mut [PendingSlot],
+    /// Records ever used, in order; the rest of the storage is untouched.
+    slots: FixedSliceVec<'a, PendingSlot>,
     queues: &'a mut [FlowQueue],
     free_head: u32,
     age_head: u32,
@@ -105,16 +110,13 @@ pub struct PendingPool<'a> {
 
 impl<'a> PendingPool<'a> {
     /// Builds an empty pool over `slots`, with one queue per flow slot.
-    pub fn new(slots: &'a mut [PendingSlot], queues: &'a mut [FlowQueue]) -> Self {
+    /// Records are written only when first needed, so unused storage is
+    /// never touched.
+    pub fn new(slots: &'a mut [MaybeUninit<PendingSlot>], queues: &'a mut [FlowQueue]) -> Self {
         let n = slots.len().min((NONE - 1) as usize);
-        for (i, s) in slots.iter_mut().enumerate() {
-            s.in_use = false;
-            s.anext = if i + 1 < n { (i + 1) as u32 } else { NONE };
-        }
-        for q in queues.iter_mut() {
-            *q = FlowQueue::EMPTY;
-        }
-        PendingPool { free_head: if n > 0 { 0 } else { NONE }, slots, queues, age_head: NONE, age_tail: NONE, len: 0 }
+        let slots = FixedSliceVec::new(slots.get_mut(..n).unwrap_or_default());
+        queues.fill(FlowQueue::EMPTY);
+        PendingPool { free_head: NONE, slots, queues, age_head: NONE, age_tail: NONE, len: 0 }
     }
 
     /// Records in use.
@@ -130,9 +132,15 @@ impl<'a> PendingPool<'a> {
     /// Takes a free record for `flow`, appended to the flow's queue and to
     /// the age list. `None` when the pool is full (evict, then retry).
     pub fn alloc(&mut self, flow: u32, now: Timestamp) -> Option<Handle> {
-        let idx = self.free_head;
+        let idx = match self.slots.get(self.free_head as usize) {
+            Some(s) => {
+                let idx = self.free_head;
+                self.free_head = s.anext;
+                idx
+            }
+            None => crate::pool::take_fresh(&mut self.slots, PendingSlot::default())?,
+        };
         let s = self.slots.get_mut(idx as usize)?;
-        self.free_head = s.anext;
         s.in_use = true;
         s.gen = s.gen.wrapping_add(1);
         s.flow = flow;
@@ -280,7 +288,7 @@ mod tests {
 
     #[test]
     fn fifo_age_and_generations() {
-        let mut slots: [PendingSlot; 3] = core::array::from_fn(|_| PendingSlot::default());
+        let mut slots = [const { core::mem::MaybeUninit::<PendingSlot>::uninit() }; 3];
         let mut queues = [FlowQueue::EMPTY; 2];
         let mut p = PendingPool::new(&mut slots, &mut queues);
         let a = p.alloc(0, Timestamp::from_micros(1)).unwrap();

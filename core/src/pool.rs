@@ -10,6 +10,10 @@
 /// line-oriented analyzers (and the transaction is flagged).
 pub const BLOCK_SIZE: usize = 4096;
 
+use core::mem::MaybeUninit;
+
+use fixed_slice_vec::FixedSliceVec;
+
 /// "No block" in index links.
 pub const NONE: u32 = u32::MAX;
 
@@ -51,21 +55,32 @@ impl Default for Block {
 
 /// The block pool.
 pub struct BlockPool<'a> {
-    blocks: &'a mut [Block],
+    /// Blocks ever used, in order; the rest of the storage is untouched.
+    blocks: FixedSliceVec<'a, Block>,
+    /// Recycled blocks (freed last, taken first); when none, the next
+    /// never-used block is initialised.
     free_head: u32,
     free: usize,
 }
 
+/// Initialises the next never-used element of `v` to `empty` and returns
+/// its index (`None` when `v` is full). The tables hand out recycled
+/// elements first and fresh ones in index order, so a table's memory is
+/// touched only as far as it was ever needed.
+pub(crate) fn take_fresh<T>(v: &mut FixedSliceVec<'_, T>, empty: T) -> Option<u32> {
+    let idx = u32::try_from(v.len()).ok().filter(|&i| i < NONE)?;
+    v.try_push(empty).ok()?;
+    Some(idx)
+}
+
 impl<'a> BlockPool<'a> {
     /// Builds the pool over `blocks`, all free. At most `u32::MAX - 1`
-    /// blocks are used.
-    pub fn new(blocks: &'a mut [Block]) -> Self {
+    /// blocks are used. Nothing in `blocks` is written until a block is
+    /// first needed.
+    pub fn new(blocks: &'a mut [MaybeUninit<Block>]) -> Self {
         let n = blocks.len().min((NONE - 1) as usize);
-        for (i, b) in blocks.iter_mut().enumerate().take(n) {
-            b.next = if i + 1 < n { (i + 1) as u32 } else { NONE };
-            b.len = 0;
-        }
-        BlockPool { free_head: if n > 0 { 0 } else { NONE }, free: n, blocks }
+        let blocks = blocks.get_mut(..n).unwrap_or_default();
+        BlockPool { free_head: NONE, free: n, blocks: FixedSliceVec::new(blocks) }
     }
 
     /// Free blocks.
@@ -75,14 +90,20 @@ impl<'a> BlockPool<'a> {
 
     /// Total blocks.
     pub fn capacity(&self) -> usize {
-        self.blocks.len()
+        self.blocks.capacity()
     }
 
     /// Takes a block off the free list (`None` when the pool is empty).
     pub fn alloc(&mut self) -> Option<u32> {
-        let idx = self.free_head;
+        let idx = match self.blocks.get(self.free_head as usize) {
+            Some(b) => {
+                let idx = self.free_head;
+                self.free_head = b.next;
+                idx
+            }
+            None => take_fresh(&mut self.blocks, Block::EMPTY)?,
+        };
         let b = self.blocks.get_mut(idx as usize)?;
-        self.free_head = b.next;
         b.next = NONE;
         b.len = 0;
         b.seq = 0;
@@ -129,7 +150,7 @@ mod tests {
 
     #[test]
     fn alloc_free_cycle() {
-        let mut storage = [Block::EMPTY, Block::EMPTY, Block::EMPTY];
+        let mut storage = [const { MaybeUninit::uninit() }; 3];
         let mut p = BlockPool::new(&mut storage);
         let a = p.alloc().unwrap();
         let b = p.alloc().unwrap();
@@ -140,5 +161,21 @@ mod tests {
         p.get_mut(b).unwrap().next = c;
         p.free_list(a);
         assert_eq!(p.free_count(), 3);
+    }
+
+    /// Blocks are handed out in index order, a freed block before any
+    /// never-used one (the order a pre-linked free list gave, so output
+    /// does not depend on how storage was initialised), and only the
+    /// blocks ever handed out are initialised.
+    #[test]
+    fn recycled_first_then_fresh_in_order() {
+        let mut storage = [const { MaybeUninit::uninit() }; 4];
+        let mut p = BlockPool::new(&mut storage);
+        assert_eq!((p.alloc(), p.alloc()), (Some(0), Some(1)));
+        assert_eq!(p.blocks.len(), 2);
+        p.free(0);
+        assert_eq!(p.free_count(), 3);
+        assert_eq!((p.alloc(), p.alloc(), p.alloc()), (Some(0), Some(2), Some(3)));
+        assert_eq!((p.alloc(), p.free_count(), p.capacity()), (None, 0, 4));
     }
 }

@@ -570,7 +570,7 @@ mod tests {
 
     #[test]
     fn reorder_overlap_and_wrap() {
-        let mut blocks: [Block; 8] = core::array::from_fn(|_| Block::EMPTY);
+        let mut blocks = [const { core::mem::MaybeUninit::<Block>::uninit() }; 8];
         let mut pool = BlockPool::new(&mut blocks);
         let mut stats = Stats::default();
         let mut d = StreamDir::new();
@@ -589,7 +589,7 @@ mod tests {
 
     #[test]
     fn ack_beyond_hole_makes_gap() {
-        let mut blocks: [Block; 4] = core::array::from_fn(|_| Block::EMPTY);
+        let mut blocks = [const { core::mem::MaybeUninit::<Block>::uninit() }; 4];
         let mut pool = BlockPool::new(&mut blocks);
         let mut stats = Stats::default();
         let mut d = StreamDir::new();
@@ -612,7 +612,7 @@ mod tests {
 
     #[test]
     fn pool_exhaustion_degrades_to_gap() {
-        let mut blocks: [Block; 1] = core::array::from_fn(|_| Block::EMPTY);
+        let mut blocks = [const { core::mem::MaybeUninit::<Block>::uninit() }; 1];
         let mut pool = BlockPool::new(&mut blocks);
         let mut stats = Stats::default();
         let mut d = StreamDir::new();
@@ -631,7 +631,7 @@ mod tests {
         // Found by fuzz/fuzz_targets/reasm.rs: 512 bytes delivered, then a
         // FIN at their start rewound the stream, so their retransmission
         // was delivered a second time.
-        let mut blocks: [Block; 2] = core::array::from_fn(|_| Block::EMPTY);
+        let mut blocks = [const { core::mem::MaybeUninit::<Block>::uninit() }; 2];
         let mut pool = BlockPool::new(&mut blocks);
         let mut stats = Stats::default();
         let mut d = StreamDir::new();
@@ -653,7 +653,7 @@ mod tests {
         // Found by fuzz/fuzz_targets/reasm.rs: an in-order segment covering
         // bytes already held out of order was delivered whole, so its later
         // copy replaced the first one, uncounted.
-        let mut blocks: [Block; 4] = core::array::from_fn(|_| Block::EMPTY);
+        let mut blocks = [const { core::mem::MaybeUninit::<Block>::uninit() }; 4];
         let mut pool = BlockPool::new(&mut blocks);
         let mut stats = Stats::default();
         let mut d = StreamDir::new();
@@ -668,7 +668,7 @@ mod tests {
 
     #[test]
     fn data_sent_after_unseen_peer_bytes_is_held() {
-        let mut blocks: [Block; 4] = core::array::from_fn(|_| Block::EMPTY);
+        let mut blocks = [const { core::mem::MaybeUninit::<Block>::uninit() }; 4];
         let mut pool = BlockPool::new(&mut blocks);
         let mut stats = Stats::default();
         let mut d = StreamDir::new();

@@ -37,7 +37,7 @@ fn key(k: usize) -> (IpAddr, u32) {
 }
 
 fuzz_target!(|data: &[u8]| {
-    let mut slots = vec![FragSlot::EMPTY; 4];
+    let mut slots: Vec<core::mem::MaybeUninit<FragSlot>> = (0..4).map(|_| core::mem::MaybeUninit::uninit()).collect();
     let mut pool = Defrag::new(&mut slots, Duration::from_micros(TIMEOUT_US));
     let mut stats = Stats::default();
     let mut model = vec![Model { active: false, first: 0, total: None, bytes: vec![None; MAX_DATAGRAM + 8] }; 4];

@@ -69,7 +69,7 @@ fuzz_target!(|data: &[u8]| {
     let max_ooo = [1024u32, 16 * 1024, 256 * 1024, 4096][(*opt as usize >> 3) & 3];
     // Starting sequence numbers close below the wrap.
     let start = u32::MAX - u16::from_le_bytes([*s0, *s1]) as u32;
-    let mut blocks = vec![Block::EMPTY; nblocks];
+    let mut blocks: Vec<core::mem::MaybeUninit<Block>> = (0..nblocks).map(|_| core::mem::MaybeUninit::uninit()).collect();
     let mut pool = BlockPool::new(&mut blocks);
     let mut stats = Stats::default();
     let mut dir = StreamDir::new();

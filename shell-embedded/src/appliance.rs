@@ -62,9 +62,11 @@ pub const FRAMES_PER_POLL: usize = 64;
 ///   counted in [`ShellStats::docs_oversize`] and skipped;
 /// * `TX`: bytes of the uplink TCP socket's send buffer.
 ///
-/// The byte buffers' sizes must be multiples of 8, so that the whole
-/// structure has no padding and [`Resources::memory_budget`] is exact
-/// (checked at compile time).
+/// The byte buffers' sizes must be multiples of 8 and `FLOWS` even, so
+/// that the whole structure has no padding and [`Resources::memory_budget`]
+/// is exact (checked at compile time). The kernel's tables can live in
+/// `.bss`: they start uninitialised and the engine writes an element when
+/// it first uses it.
 pub struct Resources<
     'a,
     const FLOWS: usize,
@@ -98,8 +100,8 @@ impl<
     > Resources<'a, FLOWS, BLOCKS, PENDING, FRAGS, RING, BATCH, DOC, TX>
 {
     const ALIGNED: () = assert!(
-        RING % 8 == 0 && BATCH % 8 == 0 && DOC % 8 == 0 && TX % 8 == 0,
-        "Resources: RING, BATCH, DOC and TX must be multiples of 8"
+        RING % 8 == 0 && BATCH % 8 == 0 && DOC % 8 == 0 && TX % 8 == 0 && FLOWS % 2 == 0,
+        "Resources: RING, BATCH, DOC and TX must be multiples of 8, FLOWS even (4-byte hash-chain heads)"
     );
 
     /// Bytes of this structure, summed from its parts: kernel tables, socket

@@ -172,6 +172,7 @@ fn run() -> Result<ExitCode> {
                     (read_files_with_workers(&files, &settings, workers, &mut out)?, Vec::new())
                 }
             };
+            tracing::info!(peak_rss_kib = tapbeat::report::peak_rss_kib(), "done");
             if !no_stats {
                 eprint!("{}", summary(&sum.engine, &sum.output));
                 for line in &outputs {

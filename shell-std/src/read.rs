@@ -1,11 +1,17 @@
 //! `tapbeat read`: capture files in, NDJSON out.
 
+use std::mem::MaybeUninit;
 use std::path::Path;
 use std::sync::Mutex;
 
 use anyhow::{bail, Context, Result};
-use tapbeat_core::engine::Storage;
+
+use tapbeat_core::defrag::FragSlot;
+use tapbeat_core::engine::{Storage, StorageSizes};
+use tapbeat_core::flow::FlowSlot;
 use tapbeat_core::json::{write_json_cached, DocCache, JsonOptions};
+use tapbeat_core::pending::{FlowQueue, PendingSlot};
+use tapbeat_core::pool::Block;
 use tapbeat_core::{LinkType, Stats, Timestamp, Transaction};
 
 use crate::config::{OutputSpec, Settings};
@@ -23,70 +29,49 @@ pub static STOP: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::
 pub const MAX_DOCUMENT: usize = 256 * 1024;
 
 /// Memory for an engine, sized from settings and reused across files.
+///
+/// The big tables are allocated uninitialised and the kernel writes an
+/// element only when it first needs it, so start-up writes almost nothing
+/// and the process's resident memory grows with the traffic followed, up
+/// to the configured sizes ([`StorageSizes::bytes`]).
 pub struct EngineMemory {
-    flows: Vec<tapbeat_core::flow::FlowSlot>,
-    queues: Vec<tapbeat_core::pending::FlowQueue>,
-    blocks: Vec<tapbeat_core::pool::Block>,
-    pending: Vec<tapbeat_core::pending::PendingSlot>,
-    frags: Vec<tapbeat_core::defrag::FragSlot>,
+    flows: Box<[MaybeUninit<FlowSlot>]>,
+    buckets: Vec<u32>,
+    queues: Vec<FlowQueue>,
+    blocks: Box<[MaybeUninit<Block>]>,
+    pending: Box<[MaybeUninit<PendingSlot>]>,
+    frags: Box<[MaybeUninit<FragSlot>]>,
 }
 
 impl EngineMemory {
-    /// Allocates the tables once, at start-up. Writing tens of megabytes
-    /// of empty slots is most of tapbeat's start-up time, so the flow table
-    /// is filled on a second thread while this one fills the others.
+    /// Allocates the tables once, at start-up.
     pub fn new(s: &Settings) -> Self {
         Self::with_sizes(s.sizes)
     }
 
     /// [`EngineMemory::new`] with sizes of its own (a worker's share).
-    pub fn with_sizes(z: tapbeat_core::engine::StorageSizes) -> Self {
-        std::thread::scope(|scope| {
-            let flows = scope.spawn(|| table(z.flows, tapbeat_core::flow::FlowSlot::EMPTY));
-            let queues = table(z.flows, tapbeat_core::pending::FlowQueue::EMPTY);
-            let blocks = table(z.blocks, tapbeat_core::pool::Block::EMPTY);
-            let pending = table(z.pending, Default::default());
-            let frags = table(z.frags, tapbeat_core::defrag::FragSlot::EMPTY);
-            // The thread only fills a vector: if it cannot run, fill it here.
-            let flows = flows.join().unwrap_or_else(|_| table(z.flows, tapbeat_core::flow::FlowSlot::EMPTY));
-            EngineMemory { flows, queues, blocks, pending, frags }
-        })
+    pub fn with_sizes(z: StorageSizes) -> Self {
+        EngineMemory {
+            flows: Box::new_uninit_slice(z.flows),
+            buckets: vec![tapbeat_core::pool::NONE; z.flows],
+            queues: vec![FlowQueue::EMPTY; z.flows],
+            blocks: Box::new_uninit_slice(z.blocks),
+            pending: Box::new_uninit_slice(z.pending),
+            frags: Box::new_uninit_slice(z.frags),
+        }
     }
 
     /// Borrows the tables as engine storage.
     pub fn storage(&mut self) -> Storage<'_> {
         Storage {
             flows: &mut self.flows,
+            buckets: &mut self.buckets,
             queues: &mut self.queues,
             blocks: &mut self.blocks,
             pending: &mut self.pending,
             frags: &mut self.frags,
         }
     }
-}
-
-/// A table of `n` copies of `empty`. Its memory is marked for transparent
-/// huge pages first: filling tens of megabytes page by page costs one page
-/// fault per 4 KiB, most of tapbeat's start-up time; with 2 MiB pages it
-/// is a few dozen.
-#[allow(unsafe_code)]
-fn table<T: Clone>(n: usize, empty: T) -> Vec<T> {
-    let mut v: Vec<T> = Vec::with_capacity(n);
-    let bytes = n.saturating_mul(std::mem::size_of::<T>());
-    const HUGE: usize = 2 << 20;
-    if bytes >= 2 * HUGE {
-        let start = v.as_mut_ptr() as usize;
-        let aligned = start.next_multiple_of(HUGE);
-        let len = (start + bytes).saturating_sub(aligned) / HUGE * HUGE;
-        // SAFETY: the range lies inside `v`'s allocation, which nothing has
-        // touched yet; MADV_HUGEPAGE only changes how the kernel backs it
-        // (no contents change). Failure (THP disabled) is harmless.
-        unsafe {
-            libc::madvise(aligned as *mut libc::c_void, len, libc::MADV_HUGEPAGE);
-        }
-    }
-    v.resize(n, empty);
-    v
 }
 
 /// Serialises transactions as NDJSON into a writer, counting what it could

@@ -41,3 +41,13 @@ pub fn summary(engine: &Stats, out: &OutputStats) -> String {
     }
     s
 }
+
+/// This process's peak resident memory in KiB (`VmHWM` of
+/// `/proc/self/status`), or `None` where that file is missing. Counted
+/// from this program's own start: a parent's memory does not show in it,
+/// as it can in a child's `ru_maxrss`.
+pub fn peak_rss_kib() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find_map(|l| l.strip_prefix("VmHWM:"))?;
+    line.trim().trim_end_matches("kB").trim().parse().ok()
+}

@@ -1606,10 +1606,10 @@ mod tests {
     /// Feeds a conversation (direction, bytes) cut into pieces of at most
     /// `step` bytes, through the engine's carry logic; then closes the flow.
     fn drive(conv: &[(Direction, &[u8])], step: usize, gap: Option<(usize, u32)>) -> heapless::Vec<Seen, 16> {
-        let mut slots: [PendingSlot; 4] = core::array::from_fn(|_| PendingSlot::default());
+        let mut slots = [const { core::mem::MaybeUninit::<PendingSlot>::uninit() }; 4];
         let mut queues = [FlowQueue::EMPTY; 1];
         let mut pending = PendingPool::new(&mut slots, &mut queues);
-        let mut blocks: [Block; 4] = core::array::from_fn(|_| Block::EMPTY);
+        let mut blocks = [const { core::mem::MaybeUninit::<Block>::uninit() }; 4];
         let mut pool = BlockPool::new(&mut blocks);
         let mut stats = Stats::default();
         let cfg = Config::default();

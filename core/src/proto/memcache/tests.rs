@@ -26,10 +26,10 @@ enum Step<'a> {
 /// Runs `steps` through one parser, feeding stream data in pieces of
 /// `chunk` bytes; returns the reported transactions and the counters.
 fn run(cfg: &Config, transport: Transport, steps: &[Step<'_>], chunk: usize) -> (Out, Stats) {
-    let mut slots: [PendingSlot; 16] = core::array::from_fn(|_| PendingSlot::default());
+    let mut slots = [const { core::mem::MaybeUninit::<PendingSlot>::uninit() }; 16];
     let mut queues = [FlowQueue::EMPTY; 1];
     let mut pending = PendingPool::new(&mut slots, &mut queues);
-    let mut blocks: [Block; 4] = core::array::from_fn(|_| Block::EMPTY);
+    let mut blocks = [const { core::mem::MaybeUninit::<Block>::uninit() }; 4];
     let mut pool = BlockPool::new(&mut blocks);
     let mut carry = [NONE, NONE];
     let mut stats = Stats::default();

@@ -175,7 +175,7 @@ pub(super) struct Run {
 /// carried to the next delivery), then closes the flow; returns every
 /// document written.
 pub(super) fn run(cfg: &Config, steps: &[Step<'_>]) -> Run {
-    let mut slots: [PendingSlot; 6] = core::array::from_fn(|_| PendingSlot::default());
+    let mut slots = [const { core::mem::MaybeUninit::<PendingSlot>::uninit() }; 6];
     let mut queues = [FlowQueue::EMPTY; 1];
     let mut pool = PendingPool::new(&mut slots, &mut queues);
     let mut stats = Stats::default();

@@ -116,7 +116,7 @@ fn seen(t: &Transaction) -> Seen {
 /// Feeds `script` (direction, bytes) cut in pieces of `step` bytes; returns
 /// the transactions emitted, then those left open at close.
 fn run(cfg: &Config, script: &[(Direction, &[u8])], step: usize) -> (Vec<Seen, 32>, Stats) {
-    let mut slots: [PendingSlot; 32] = core::array::from_fn(|_| PendingSlot::default());
+    let mut slots = [const { core::mem::MaybeUninit::<PendingSlot>::uninit() }; 32];
     let mut queues = [FlowQueue::EMPTY; 1];
     let mut pending = PendingPool::new(&mut slots, &mut queues);
     let mut stats = Stats::default();

@@ -35,10 +35,10 @@ fn cfg() -> Config {
 /// Runs `steps` through a fresh parser (then closes the flow, as the
 /// engine does); returns the documents and counters.
 fn run_with(cfg: &Config, steps: &[Step<'_>]) -> (Docs, Stats) {
-    let mut slots: [PendingSlot; 24] = core::array::from_fn(|_| PendingSlot::default());
+    let mut slots = [const { core::mem::MaybeUninit::<PendingSlot>::uninit() }; 24];
     let mut queues = [FlowQueue::EMPTY; 1];
     let mut pending = PendingPool::new(&mut slots, &mut queues);
-    let mut blocks = [Block::EMPTY, Block::EMPTY];
+    let mut blocks = [const { core::mem::MaybeUninit::<Block>::uninit() }; 2];
     let mut pool = BlockPool::new(&mut blocks);
     let mut stats = Stats::default();
     let meta = FlowMeta { protocol: Protocol::Redis, ..FlowMeta::default() };
