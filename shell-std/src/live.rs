@@ -113,7 +113,7 @@ pub fn run_live(
     eprintln!("tapbeat: capturing on {device} with filter '{filter}', {} worker(s)", settings.workers);
     let link = LinkType(cap.get_datalink().0 as u32);
     let workers = settings.workers.max(1);
-    let (mut dispatch, queues) = crate::workers::channels(workers, false);
+    let (mut dispatch, queues) = crate::workers::channels(workers, false, settings.core.flow_timeout);
     let mut handles = Vec::new();
     for (i, queue) in queues.into_iter().enumerate() {
         let st = settings.clone();

@@ -175,7 +175,7 @@ pub fn read_files_with_workers(
     workers: usize,
     out: &mut (dyn DocWriter + Send),
 ) -> Result<Summary> {
-    let (mut dispatch, queues) = crate::workers::channels(workers, true);
+    let (mut dispatch, queues) = crate::workers::channels(workers, true, settings.core.flow_timeout);
     let shared = Mutex::new(out);
     let mut failures = Vec::new();
     let results = std::thread::scope(|scope| -> Result<Vec<WorkerResult>> {

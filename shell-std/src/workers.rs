@@ -3,10 +3,14 @@
 //! Both `tapbeat read` and `tapbeat run` split the work the same way: one
 //! thread reads frames (libpcap, from a file or an interface) and hands
 //! them to `workers` analysis threads, each with its own [`Engine`] and
-//! fixed tables. A frame goes to the worker of its flow (a symmetric hash
-//! of the 5-tuple; fragments follow their datagram's first fragment), so
-//! the documents of one flow keep their order; with one worker the output
-//! is exactly that of a single-threaded read.
+//! fixed tables. A frame goes to the worker of its flow, so the documents
+//! of one flow keep their order; with one worker the output is exactly
+//! that of a single-threaded read. Flows are sorted into hash buckets (a
+//! symmetric hash of the 5-tuple; fragments follow their datagram's first
+//! fragment) and a bucket goes to the worker with the least traffic so far
+//! when it is first used, keeping that worker while it has live flows
+//! ([`Router`]): a few heavy connections are spread evenly, which a plain
+//! hash modulo the worker count leaves to chance.
 //!
 //! Frames travel in [`Batch`]es (up to [`BATCH_FRAMES`] frames or
 //! [`BATCH_BYTES`] bytes in one buffer), not one allocation per packet, and
@@ -18,6 +22,7 @@
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
 
 use tapbeat_core::flow::FlowKey;
+use tapbeat_core::time::Duration;
 use tapbeat_core::wire::ip::{decode_transport, Transport as L4};
 use tapbeat_core::wire::{decode_ip, decode_link};
 use tapbeat_core::{Engine, LinkType, Stats, Timestamp};
@@ -27,15 +32,18 @@ use crate::output::DocWriter;
 use crate::read::{EngineMemory, NdjsonSink};
 use crate::report::OutputStats;
 
-/// Frames per batch at most.
-pub const BATCH_FRAMES: usize = 1024;
+/// Frames per batch at most: enough that batches of small packets (the
+/// bench's mix averages 230 bytes) still fill most of [`BATCH_BYTES`].
+pub const BATCH_FRAMES: usize = 4096;
 /// Frame bytes per batch before it is sent (a batch always takes at least
 /// one frame, whatever its size).
 pub const BATCH_BYTES: usize = 1 << 20;
 /// Batches queued per worker (so at most 16 MiB of frames each). Deep
 /// enough that, while one worker is busy with a burst of its flows, the
-/// reader can keep the others fed: with 8, `--workers 2` on the bench's
-/// mixed capture ran at 1.5× one worker; with 16, 1.67× (32: 1.68×).
+/// reader can keep the others fed. What counts is the frames queued: on
+/// the bench's mixed capture, `--workers 2` ran at 1.49× one worker with
+/// 16 batches of at most 1024 frames (3.7 MB each worker), 1.60–1.65×
+/// with 16 of 4096 frames or 64 of 1024 (≈ 15 MB).
 pub const QUEUE_BATCHES: usize = 16;
 
 #[derive(Clone, Copy)]
@@ -89,12 +97,63 @@ impl Batch {
     }
 }
 
-/// The worker a frame goes to: a symmetric hash of its 5-tuple (of the
-/// address pair for packets without ports). A fragment goes where the
+/// Which worker each flow goes to. Flows fall into [`ROUTE_BUCKETS`] buckets
+/// by a symmetric hash of their 5-tuple; an unused bucket is given to the
+/// worker that has been sent the fewest bytes so far, and keeps it until
+/// it has seen no packet for twice the flow timeout (packet time), by
+/// which time every flow in it has expired on that worker. The choice
+/// depends only on the frames read, so a file is split the same way on
+/// every run.
+struct Router {
+    /// Worker of each bucket ([`UNASSIGNED`] when free).
+    worker: Vec<u16>,
+    /// Time of each bucket's last packet.
+    last: Vec<Timestamp>,
+    /// Frame bytes sent to each worker.
+    load: Vec<u64>,
+    /// Idle time after which a bucket is free again.
+    idle: Duration,
+}
+
+/// Hash buckets of the [`Router`].
+pub const ROUTE_BUCKETS: usize = 4096;
+const UNASSIGNED: u16 = u16::MAX;
+
+impl Router {
+    fn new(workers: usize, flow_timeout: Duration) -> Router {
+        Router {
+            worker: vec![UNASSIGNED; ROUTE_BUCKETS],
+            last: vec![Timestamp::ZERO; ROUTE_BUCKETS],
+            load: vec![0; workers.clamp(1, UNASSIGNED as usize)],
+            idle: Duration::from_micros(flow_timeout.as_micros().saturating_mul(2)),
+        }
+    }
+
+    /// The worker of a frame of `len` bytes whose flow hashes to `hash`.
+    fn route(&mut self, hash: u32, ts: Timestamp, len: usize) -> usize {
+        let b = hash as usize % ROUTE_BUCKETS;
+        let (Some(w), Some(last)) = (self.worker.get_mut(b), self.last.get_mut(b)) else { return 0 };
+        if *w == UNASSIGNED || ts.since(*last) >= self.idle {
+            let least = self.load.iter().enumerate().min_by_key(|&(_, l)| *l).map_or(0, |(i, _)| i);
+            *w = least as u16;
+        }
+        if ts > *last {
+            *last = ts;
+        }
+        let w = *w as usize;
+        if let Some(l) = self.load.get_mut(w) {
+            *l += len as u64;
+        }
+        w
+    }
+}
+
+/// The worker a frame goes to: its flow's (see [`Router`]), by the 5-tuple
+/// (the address pair for packets without ports). A fragment goes where the
 /// first fragment of its datagram went (`routes`), so a fragmented UDP
 /// answer meets its query on one worker.
-fn worker_for(link: LinkType, frame: &[u8], workers: usize, routes: &mut FragRoutes) -> usize {
-    if workers <= 1 {
+fn worker_for(ts: Timestamp, link: LinkType, frame: &[u8], router: &mut Router, routes: &mut FragRoutes) -> usize {
+    if router.load.len() <= 1 {
         return 0;
     }
     let Ok(l2) = decode_link(link, frame) else { return 0 };
@@ -124,7 +183,8 @@ fn worker_for(link: LinkType, frame: &[u8], workers: usize, routes: &mut FragRou
     // Without ports (fragments whose first one is not known, non-TCP/UDP
     // packets), the address pair.
     let (sp, dp) = ports.unwrap_or((0, 0));
-    let w = FlowKey::new((ip.src, sp), (ip.dst, dp), ip.proto).hash32() as usize % workers;
+    let hash = FlowKey::new((ip.src, sp), (ip.dst, dp), ip.proto).hash32();
+    let w = router.route(hash, ts, frame.len());
     if let Some((f, key)) = frag {
         if f.offset == 0 {
             routes.set(key, w);
@@ -185,6 +245,7 @@ pub struct Dispatcher {
     /// Waits for a full worker queue (files) instead of dropping (live).
     block: bool,
     dropped: u64,
+    router: Router,
     frag_routes: FragRoutes,
 }
 
@@ -197,8 +258,9 @@ pub struct WorkerQueue {
 }
 
 /// Channels for `workers` workers (at least one): the dispatcher and one
-/// queue per worker, to be run with [`run_worker`].
-pub fn channels(workers: usize, block: bool) -> (Dispatcher, Vec<WorkerQueue>) {
+/// queue per worker, to be run with [`run_worker`]. `flow_timeout` is the
+/// engines' (see [`Router`]).
+pub fn channels(workers: usize, block: bool, flow_timeout: Duration) -> (Dispatcher, Vec<WorkerQueue>) {
     let workers = workers.max(1);
     // Every batch in flight fits in the spare queue, so returning one never blocks.
     let (spare_tx, spare_rx) = sync_channel(workers * (QUEUE_BATCHES + 2));
@@ -210,13 +272,14 @@ pub fn channels(workers: usize, block: bool) -> (Dispatcher, Vec<WorkerQueue>) {
         queues.push(WorkerQueue { rx, spare: spare_tx.clone(), workers });
     }
     let open = (0..workers).map(|_| Batch::new()).collect();
-    (Dispatcher { txs, open, spare: spare_rx, block, dropped: 0, frag_routes: FragRoutes::new() }, queues)
+    let router = Router::new(workers, flow_timeout);
+    (Dispatcher { txs, open, spare: spare_rx, block, dropped: 0, router, frag_routes: FragRoutes::new() }, queues)
 }
 
 impl Dispatcher {
     /// Queues one frame for its flow's worker.
     pub fn frame(&mut self, ts: Timestamp, link: LinkType, frame: &[u8]) {
-        let w = worker_for(link, frame, self.txs.len(), &mut self.frag_routes);
+        let w = worker_for(ts, link, frame, &mut self.router, &mut self.frag_routes);
         let Some(batch) = self.open.get_mut(w) else { return };
         batch.push(ts, link, frame);
         if batch.full() {
@@ -334,4 +397,58 @@ pub fn run_worker(settings: &Settings, queue: WorkerQueue, out: &mut dyn DocWrit
         sink.error.get_or_insert(e);
     }
     WorkerResult { engine: *engine.stats(), output: sink.stats, error: sink.error.take() }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MINUTE: Duration = Duration::from_secs(60);
+
+    fn at(secs: u64) -> Timestamp {
+        Timestamp::from_micros(secs * 1_000_000)
+    }
+
+    /// Heavy flows starting together are dealt out evenly (a hash modulo
+    /// two would put them where their hashes fall), and a flow keeps its
+    /// worker however the loads change.
+    #[test]
+    fn new_buckets_go_to_the_least_loaded_worker_and_stay() {
+        let mut r = Router::new(2, MINUTE);
+        // Eight buckets that a plain `% 2` would all send to worker 0.
+        let hashes: Vec<u32> = (0..8).map(|i| i * 2).collect();
+        let first: Vec<usize> = hashes.iter().map(|&h| r.route(h, at(1), 1000)).collect();
+        assert_eq!(first.iter().filter(|&&w| w == 0).count(), 4, "{first:?}");
+        for t in 2..50 {
+            for (i, &h) in hashes.iter().enumerate() {
+                // Flow 0 is ten times heavier: it must not move.
+                let len = if i == 0 { 10_000 } else { 1000 };
+                assert_eq!(r.route(h, at(t), len), first[i]);
+            }
+        }
+    }
+
+    /// A bucket idle for two flow timeouts has no live flow left and goes
+    /// to the least loaded worker again; one idle for less keeps its worker.
+    #[test]
+    fn an_idle_bucket_is_assigned_again() {
+        let mut r = Router::new(2, MINUTE);
+        assert_eq!(r.route(7, at(0), 5000), 0);
+        assert_eq!(r.route(9, at(0), 100), 1);
+        // Worker 1 is now the least loaded, but bucket 7 is still live.
+        assert_eq!(r.route(7, at(119), 100), 0);
+        // Idle for 120 s = two timeouts: free again, to the least loaded.
+        assert_eq!(r.route(7, at(239), 100), 1);
+        // Time going backwards does not free anything.
+        assert_eq!(r.route(7, at(10), 100), 1);
+    }
+
+    /// One worker: everything goes to it, nothing is decoded.
+    #[test]
+    fn one_worker_takes_everything() {
+        let mut r = Router::new(1, MINUTE);
+        let mut routes = FragRoutes::new();
+        assert_eq!(worker_for(at(0), LinkType::ETHERNET, &[0xff; 60], &mut r, &mut routes), 0);
+        assert_eq!(r.route(12345, at(0), 1), 0);
+    }
 }
