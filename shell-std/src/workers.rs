@@ -156,6 +156,9 @@ fn worker_for(ts: Timestamp, link: LinkType, frame: &[u8], router: &mut Router, 
     if router.load.len() <= 1 {
         return 0;
     }
+    if let Some(hash) = plain_ipv4_hash(link, frame) {
+        return router.route(hash, ts, frame.len());
+    }
     let Ok(l2) = decode_link(link, frame) else { return 0 };
     let Ok(ip) = decode_ip(l2.ethertype, l2.payload) else { return 0 };
     let frag = ip.frag.map(|f| (f, FragKey { src: ip.src, dst: ip.dst, proto: ip.proto, id: f.id }));
@@ -183,7 +186,7 @@ fn worker_for(ts: Timestamp, link: LinkType, frame: &[u8], router: &mut Router, 
     // Without ports (fragments whose first one is not known, non-TCP/UDP
     // packets), the address pair.
     let (sp, dp) = ports.unwrap_or((0, 0));
-    let hash = FlowKey::new((ip.src, sp), (ip.dst, dp), ip.proto).hash32();
+    let hash = route_hash((ip.src, sp), (ip.dst, dp), ip.proto);
     let w = router.route(hash, ts, frame.len());
     if let Some((f, key)) = frag {
         if f.offset == 0 {
@@ -191,6 +194,57 @@ fn worker_for(ts: Timestamp, link: LinkType, frame: &[u8], router: &mut Router, 
         }
     }
     w
+}
+
+/// The [`route_hash`] of an unfragmented IPv4 TCP or UDP packet in an
+/// untagged Ethernet frame, read at fixed offsets: most packets, routed
+/// without decoding them whole. `None` for anything else.
+fn plain_ipv4_hash(link: LinkType, frame: &[u8]) -> Option<u32> {
+    if link != LinkType::ETHERNET {
+        return None;
+    }
+    let ip = match frame.get(12..)? {
+        [0x08, 0x00, ip @ ..] => ip,
+        _ => return None,
+    };
+    let (&[vihl, _, _, _, _, _, f0, f1, _, proto], rest) = ip.split_first_chunk::<10>()?;
+    // Version 4; no more fragments and offset 0; TCP or UDP.
+    if vihl >> 4 != 4 || (u16::from_be_bytes([f0, f1]) & 0x3fff) != 0 || !(proto == 6 || proto == 17) {
+        return None;
+    }
+    let src = u32::from_be_bytes(*rest.get(2..6)?.first_chunk::<4>()?);
+    let dst = u32::from_be_bytes(*rest.get(6..10)?.first_chunk::<4>()?);
+    let l4 = ip.get(usize::from(vihl & 0x0f) * 4..)?;
+    let sp = u16::from_be_bytes(*l4.first_chunk::<2>()?);
+    let dp = u16::from_be_bytes(*l4.get(2..)?.first_chunk::<2>()?);
+    Some(endpoints_hash(u64::from(src), sp, u64::from(dst), dp, proto))
+}
+
+/// The hash a flow is routed by: symmetric (both directions of a flow get
+/// the same value), cheap, and the same whichever way the packet was
+/// decoded ([`plain_ipv4_hash`] or the full decode).
+fn route_hash(a: (std::net::IpAddr, u16), b: (std::net::IpAddr, u16), proto: u8) -> u32 {
+    fn fold(ip: std::net::IpAddr) -> u64 {
+        match ip {
+            std::net::IpAddr::V4(v4) => u64::from(u32::from(v4)),
+            std::net::IpAddr::V6(v6) => {
+                let x = u128::from(v6);
+                // Never equal to an IPv4 address's value (< 2^32).
+                ((x >> 64) as u64 ^ x as u64) | 1 << 63
+            }
+        }
+    }
+    endpoints_hash(fold(a.0), a.1, fold(b.0), b.1, proto)
+}
+
+fn endpoints_hash(ip_a: u64, port_a: u16, ip_b: u64, port_b: u16, proto: u8) -> u32 {
+    let a = ip_a.rotate_left(16) ^ u64::from(port_a);
+    let b = ip_b.rotate_left(16) ^ u64::from(port_b);
+    let (lo, hi) = if a <= b { (a, b) } else { (b, a) };
+    let x = lo.wrapping_mul(0x9E37_79B9_7F4A_7C15)
+        ^ hi.wrapping_mul(0xC2B2_AE3D_27D4_EB4F).rotate_left(29)
+        ^ u64::from(proto);
+    (x.wrapping_mul(0xFF51_AFD7_ED55_8CCD) >> 32) as u32
 }
 
 /// A datagram's fragments: addresses, protocol and IP identification.
@@ -450,5 +504,42 @@ mod tests {
         let mut routes = FragRoutes::new();
         assert_eq!(worker_for(at(0), LinkType::ETHERNET, &[0xff; 60], &mut r, &mut routes), 0);
         assert_eq!(r.route(12345, at(0), 1), 0);
+    }
+
+    /// The fixed-offset path gives the full decode's hash, both ways, and
+    /// declines what it does not read (fragments, VLAN tags, IPv6).
+    #[test]
+    fn the_fast_route_hash_is_the_full_one() {
+        let f = |src: [u8; 4], dst: [u8; 4], sp: u16, dp: u16, frag: u16| {
+            let mut v = vec![0u8; 12];
+            v.extend_from_slice(&[0x08, 0x00, 0x46, 0, 0, 44, 0, 1]);
+            v.extend_from_slice(&frag.to_be_bytes());
+            v.extend_from_slice(&[64, 6, 0, 0]);
+            v.extend_from_slice(&src);
+            v.extend_from_slice(&dst);
+            v.extend_from_slice(&[0; 4]); // options (IHL 6)
+            v.extend_from_slice(&sp.to_be_bytes());
+            v.extend_from_slice(&dp.to_be_bytes());
+            v.extend_from_slice(&[0; 16]);
+            v
+        };
+        let ip = |a: [u8; 4]| std::net::IpAddr::from(a);
+        let (a, b) = ([10, 0, 0, 1], [192, 168, 7, 9]);
+        let full = route_hash((ip(a), 40000), (ip(b), 6379), 6);
+        assert_eq!(plain_ipv4_hash(LinkType::ETHERNET, &f(a, b, 40000, 6379, 0)), Some(full));
+        assert_eq!(plain_ipv4_hash(LinkType::ETHERNET, &f(b, a, 6379, 40000, 0x4000)), Some(full));
+        assert_ne!(route_hash((ip(a), 40001), (ip(b), 6379), 6), full);
+        assert_eq!(plain_ipv4_hash(LinkType::ETHERNET, &f(a, b, 40000, 6379, 0x2000)), None);
+        assert_eq!(plain_ipv4_hash(LinkType::ETHERNET, &f(a, b, 40000, 6379, 0x0001)), None);
+        assert_eq!(plain_ipv4_hash(LinkType(113), &f(a, b, 40000, 6379, 0)), None);
+        assert_eq!(plain_ipv4_hash(LinkType::ETHERNET, &f(a, b, 40000, 6379, 0)[..36]), None);
+        // A first fragment takes the full decode, and the same bucket: a
+        // router that saw the plain packet sends the fragment to its worker.
+        let mut r = Router::new(4, MINUTE);
+        let mut routes = FragRoutes::new();
+        let w = r.route(full.wrapping_add(1), at(0), 10);
+        assert_eq!(r.route(full, at(0), 10), (w + 1) % 4);
+        let first = f(a, b, 40000, 6379, 0x2000);
+        assert_eq!(worker_for(at(1), LinkType::ETHERNET, &first, &mut r, &mut routes), (w + 1) % 4);
     }
 }
