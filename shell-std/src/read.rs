@@ -113,6 +113,25 @@ impl NdjsonSink<'_> {
 impl tapbeat_core::Sink for NdjsonSink<'_> {
     fn on_transaction(&mut self, txn: &Transaction) {
         let opts = JsonOptions { schema: self.settings.schema, shipper: &self.settings.shipper, tags: &self.tags };
+        // Straight into the writer's buffer when it has one.
+        if let Some(room) = self.out.doc_room(MAX_DOCUMENT) {
+            match write_json_cached(txn, &self.settings.core, &opts, &mut self.cache, room) {
+                Ok(n) if n < room.len() => {
+                    if let Some(b) = room.get_mut(n) {
+                        *b = b'\n';
+                    }
+                    match self.out.commit_doc(n + 1) {
+                        Ok(()) => self.stats.documents += 1,
+                        Err(e) => {
+                            self.stats.write_errors += 1;
+                            self.error.get_or_insert(e);
+                        }
+                    }
+                }
+                _ => self.stats.oversize += 1,
+            }
+            return;
+        }
         match write_json_cached(txn, &self.settings.core, &opts, &mut self.cache, &mut self.buf) {
             Ok(n) if n < self.buf.len() => {
                 if let Some(b) = self.buf.get_mut(n) {
@@ -185,7 +204,7 @@ pub fn read_files_with_workers(
             let h = std::thread::Builder::new()
                 .name(format!("worker-{i}"))
                 .spawn_scoped(scope, move || {
-                    let mut docs = SharedDocs { local: Vec::new(), ends: Vec::new(), shared };
+                    let mut docs = SharedDocs { local: Vec::new(), used: 0, ends: Vec::new(), shared };
                     crate::workers::run_worker(settings, queue, &mut docs)
                 })
                 .context("cannot start a worker thread")?;
@@ -221,9 +240,13 @@ pub fn read_files_with_workers(
 
 /// A worker's way into the shared output: documents are collected here and
 /// handed over a chunk at a time, so workers rarely wait for each other's
-/// lock, and whole documents never interleave.
+/// lock, and whole documents never interleave. Documents are serialised
+/// straight into the chunk ([`DocWriter::doc_room`]).
 struct SharedDocs<'a, 'o> {
+    /// Documents are `local[..used]`; the rest is room for the next one
+    /// (the buffer keeps its length, so it is zeroed only once).
     local: Vec<u8>,
+    used: usize,
     ends: Vec<usize>,
     shared: &'a Mutex<&'o mut (dyn DocWriter + Send)>,
 }
@@ -237,8 +260,8 @@ impl SharedDocs<'_, '_> {
             return Ok(());
         }
         let mut w = self.shared.lock().map_err(|_| std::io::Error::other("output lock poisoned"))?;
-        let r = w.write_docs(&self.local, &self.ends);
-        self.local.clear();
+        let r = w.write_docs(self.local.get(..self.used).unwrap_or(&[]), &self.ends);
+        self.used = 0;
         self.ends.clear();
         r
     }
@@ -246,9 +269,24 @@ impl SharedDocs<'_, '_> {
 
 impl DocWriter for SharedDocs<'_, '_> {
     fn write_doc(&mut self, line: &[u8]) -> std::io::Result<()> {
-        self.local.extend_from_slice(line);
-        self.ends.push(self.local.len());
-        if self.local.len() >= SHARED_CHUNK {
+        if let Some(room) = self.doc_room(line.len()) {
+            room.copy_from_slice(line);
+        }
+        self.commit_doc(line.len())
+    }
+
+    fn doc_room(&mut self, len: usize) -> Option<&mut [u8]> {
+        let end = self.used + len;
+        if self.local.len() < end {
+            self.local.resize(end, 0);
+        }
+        self.local.get_mut(self.used..end)
+    }
+
+    fn commit_doc(&mut self, n: usize) -> std::io::Result<()> {
+        self.used = (self.used + n).min(self.local.len());
+        self.ends.push(self.used);
+        if self.used >= SHARED_CHUNK {
             self.hand_over()?;
         }
         Ok(())

@@ -48,6 +48,17 @@ pub trait DocWriter {
         }
         Ok(())
     }
+    /// Room of `len` bytes in the writer's own buffer to serialise the next
+    /// document into, saving a copy; `None` (the default) when the writer
+    /// has none: then the document comes through [`DocWriter::write_doc`].
+    fn doc_room(&mut self, _len: usize) -> Option<&mut [u8]> {
+        None
+    }
+    /// The first `n` bytes of the room [`DocWriter::doc_room`] gave are a
+    /// document (ending with `\n`).
+    fn commit_doc(&mut self, _n: usize) -> io::Result<()> {
+        Ok(())
+    }
 }
 
 impl<W: Write + ?Sized> DocWriter for W {
