@@ -254,7 +254,11 @@ impl<'a> Engine<'a> {
             self.stats.non_ip_frames += 1;
             return;
         }
-        let ip = match decode_ip(l2.ethertype, l2.payload) {
+        // Matched by reference: moving the packet out of the returned
+        // `Result` read its address back wider than it was written, which
+        // stalls (failed store forwarding).
+        let decoded = decode_ip(l2.ethertype, l2.payload);
+        let ip = match &decoded {
             Ok(ip) => ip,
             Err(WireError::Truncated) => {
                 self.stats.truncated_frames += 1;
@@ -266,10 +270,10 @@ impl<'a> Engine<'a> {
             }
         };
         match ip.frag {
-            None => self.transport(ts, &ip, ip.payload, sink),
+            None => self.transport(ts, ip, ip.payload, sink),
             Some(f) => {
                 // Only fragments of protocols we could analyse are worth a slot.
-                if let Some((idx, len)) = self.defrag.add(ts, &ip, f, &mut self.stats) {
+                if let Some((idx, len)) = self.defrag.add(ts, ip, f, &mut self.stats) {
                     // Move the datagram out of the pool borrow: the transport
                     // path needs `self` mutably.
                     let mut tmp = [0u8; crate::defrag::MAX_DATAGRAM];
@@ -279,7 +283,7 @@ impl<'a> Engine<'a> {
                         d.copy_from_slice(data);
                     }
                     self.defrag.release(idx);
-                    let whole = IpPacket { frag: None, ..ip };
+                    let whole = IpPacket { frag: None, ..*ip };
                     self.transport(ts, &whole, tmp.get(..n).unwrap_or(&[]), sink);
                 }
             }
