@@ -278,7 +278,8 @@ impl DocWriter for SharedDocs<'_, '_> {
     fn doc_room(&mut self, len: usize) -> Option<&mut [u8]> {
         let end = self.used + len;
         if self.local.len() < end {
-            self.local.resize(end, 0);
+            // Once to a whole chunk's size, not a document at a time.
+            self.local.resize(end.max(SHARED_CHUNK + len), 0);
         }
         self.local.get_mut(self.used..end)
     }
