@@ -38,12 +38,15 @@ pub const BATCH_FRAMES: usize = 4096;
 /// Frame bytes per batch before it is sent (a batch always takes at least
 /// one frame, whatever its size).
 pub const BATCH_BYTES: usize = 1 << 20;
-/// Batches queued per worker (so at most 16 MiB of frames each). Deep
-/// enough that, while one worker is busy with a burst of its flows, the
-/// reader can keep the others fed. What counts is the frames queued: on
-/// the bench's mixed capture, `--workers 2` ran at 1.49× one worker with
-/// 16 batches of at most 1024 frames (3.7 MB each worker), 1.60–1.65×
-/// with 16 of 4096 frames or 64 of 1024 (≈ 15 MB).
+/// Batches per worker in flight (so at most 16 MiB of frames each, plus
+/// the one being filled). Reading a file, the workers share all of them:
+/// a worker busy with a burst of its flows can have most of them queued
+/// while the reader keeps the others fed; the reader waits only when
+/// every batch is queued or being analysed. (With a fixed queue each,
+/// the reader stopped at the busy worker's full queue while the other ran
+/// dry: on the bench's mixed capture each of two workers waited 50–140 ms
+/// of a 0.9 s run; sharing, 1–28 ms.) Live capture gives each worker a
+/// queue of this many and drops what does not fit.
 pub const QUEUE_BATCHES: usize = 16;
 
 #[derive(Clone, Copy)]
@@ -296,8 +299,13 @@ pub struct Dispatcher {
     txs: Vec<SyncSender<Batch>>,
     open: Vec<Batch>,
     spare: Receiver<Batch>,
-    /// Waits for a full worker queue (files) instead of dropping (live).
+    /// Waits for a batch to come back (files) instead of dropping (live).
     block: bool,
+    /// Batches that may exist when `block` (being filled, queued, being
+    /// analysed).
+    budget: usize,
+    /// Batches made so far.
+    made: usize,
     dropped: u64,
     router: Router,
     frag_routes: FragRoutes,
@@ -316,18 +324,31 @@ pub struct WorkerQueue {
 /// engines' (see [`Router`]).
 pub fn channels(workers: usize, block: bool, flow_timeout: Duration) -> (Dispatcher, Vec<WorkerQueue>) {
     let workers = workers.max(1);
+    let budget = workers * (QUEUE_BATCHES + 1);
     // Every batch in flight fits in the spare queue, so returning one never blocks.
     let (spare_tx, spare_rx) = sync_channel(workers * (QUEUE_BATCHES + 2));
     let mut txs = Vec::with_capacity(workers);
     let mut queues = Vec::with_capacity(workers);
     for _ in 0..workers {
-        let (tx, rx) = sync_channel(QUEUE_BATCHES);
+        // Reading a file, the budget bounds the batches, not the queues.
+        let (tx, rx) = sync_channel(if block { budget } else { QUEUE_BATCHES });
         txs.push(tx);
         queues.push(WorkerQueue { rx, spare: spare_tx.clone(), workers });
     }
     let open = (0..workers).map(|_| Batch::new()).collect();
     let router = Router::new(workers, flow_timeout);
-    (Dispatcher { txs, open, spare: spare_rx, block, dropped: 0, router, frag_routes: FragRoutes::new() }, queues)
+    let d = Dispatcher {
+        txs,
+        open,
+        spare: spare_rx,
+        block,
+        budget,
+        made: workers,
+        dropped: 0,
+        router,
+        frag_routes: FragRoutes::new(),
+    };
+    (d, queues)
 }
 
 impl Dispatcher {
@@ -380,7 +401,11 @@ impl Dispatcher {
         if slot.is_empty() {
             return;
         }
-        let fresh = self.spare.try_recv().unwrap_or_else(|_| Batch::new());
+        let fresh = match self.spare.try_recv() {
+            Ok(b) => b,
+            Err(_) => self.fresh_batch(),
+        };
+        let Some(slot) = self.open.get_mut(w) else { return };
         let batch = std::mem::replace(slot, fresh);
         let Some(tx) = self.txs.get(w) else { return };
         let unsent = if self.block {
@@ -401,7 +426,28 @@ impl Dispatcher {
                 _ => After::Nothing,
             };
             if let Some(slot) = self.open.get_mut(w) {
+                // The fresh batch is dropped: one batch fewer.
                 *slot = b;
+                self.made = self.made.saturating_sub(1);
+            }
+        }
+    }
+
+    /// A batch when no spare one is waiting: a new one while under the
+    /// budget (always for live capture, whose queues bound the batches),
+    /// else the next one a worker gives back. Should no batch come back
+    /// for a second (a worker that stopped taking them: a bug), a new one
+    /// is made over the budget rather than stop reading.
+    fn fresh_batch(&mut self) -> Batch {
+        if !self.block || self.made < self.budget {
+            self.made += 1;
+            return Batch::new();
+        }
+        match self.spare.recv_timeout(std::time::Duration::from_secs(1)) {
+            Ok(b) => b,
+            Err(_) => {
+                self.made += 1;
+                Batch::new()
             }
         }
     }
