@@ -435,21 +435,16 @@ impl Dispatcher {
 
     /// A batch when no spare one is waiting: a new one while under the
     /// budget (always for live capture, whose queues bound the batches),
-    /// else the next one a worker gives back. Should no batch come back
-    /// for a second (a worker that stopped taking them: a bug), a new one
-    /// is made over the budget rather than stop reading.
+    /// else the next one a worker gives back, however long that takes (a
+    /// worker slowed by its output slows the reading; memory stays
+    /// bounded). Only when every worker has gone is a new one made: the
+    /// frames then go nowhere and are counted as dropped.
     fn fresh_batch(&mut self) -> Batch {
         if !self.block || self.made < self.budget {
             self.made += 1;
             return Batch::new();
         }
-        match self.spare.recv_timeout(std::time::Duration::from_secs(1)) {
-            Ok(b) => b,
-            Err(_) => {
-                self.made += 1;
-                Batch::new()
-            }
-        }
+        self.spare.recv().unwrap_or_else(|_| Batch::new())
     }
 
     /// Sends what is left and closes the queues: the workers finish.
@@ -587,5 +582,40 @@ mod tests {
         assert_eq!(r.route(full, at(0), 10), (w + 1) % 4);
         let first = f(a, b, 40000, 6379, 0x2000);
         assert_eq!(worker_for(at(1), LinkType::ETHERNET, &first, &mut r, &mut routes), (w + 1) % 4);
+    }
+
+    /// Reading a file, a slow worker slows the reader instead of making it
+    /// allocate: however many frames go to one worker, no more batches
+    /// than the budget exist, and every frame arrives.
+    #[test]
+    fn a_slow_worker_holds_the_reader_to_the_budget() {
+        let (mut d, queues) = channels(2, true, MINUTE);
+        let budget = d.budget;
+        let got = std::sync::atomic::AtomicUsize::new(0);
+        std::thread::scope(|s| {
+            for q in queues {
+                let got = &got;
+                s.spawn(move || {
+                    // Late to start: the reader uses up the budget first.
+                    std::thread::sleep(std::time::Duration::from_millis(500));
+                    while let Ok(mut b) = q.rx.recv() {
+                        std::thread::sleep(std::time::Duration::from_millis(1));
+                        got.fetch_add(b.frames.len(), std::sync::atomic::Ordering::Relaxed);
+                        b.clear();
+                        let _ = q.spare.try_send(b);
+                    }
+                });
+            }
+            // Not decodable: every frame goes to worker 0.
+            let frame = [0xffu8; 1500];
+            for i in 0..40_000u64 {
+                d.frame(Timestamp::from_micros(i), LinkType::ETHERNET, &frame);
+                assert!(d.made <= budget, "{} batches made, budget {budget}", d.made);
+            }
+            // The reader did outrun the worker: it reached the budget.
+            assert_eq!(d.made, budget);
+            d.close();
+        });
+        assert_eq!(got.into_inner(), 40_000);
     }
 }
