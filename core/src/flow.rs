@@ -196,12 +196,10 @@ impl<'a> FlowTable<'a> {
     /// Nothing in `slots` is written until a slot is first needed, so the
     /// memory of a large table costs nothing until flows fill it.
     pub fn new(slots: &'a mut [MaybeUninit<FlowSlot>], buckets: &'a mut [u32]) -> Self {
-        let n = slots.len().min((NONE - 1) as usize);
-        let slots = slots.get_mut(..n).unwrap_or_default();
         buckets.fill(NONE);
         FlowTable {
             free_head: NONE,
-            slots: FixedSliceVec::new(slots),
+            slots: crate::pool::table(slots),
             buckets,
             lru_head: NONE,
             lru_tail: NONE,
@@ -267,14 +265,8 @@ impl<'a> FlowTable<'a> {
     pub fn insert(&mut self, key: FlowKey, hash: u32, now: Timestamp) -> Result<u32, Full> {
         let b = self.bucket(hash);
         let head = *self.buckets.get(b).ok_or(Full)?;
-        let idx = match self.slots.get(self.free_head as usize) {
-            Some(s) => {
-                let idx = self.free_head;
-                self.free_head = s.chain_next;
-                idx
-            }
-            None => crate::pool::take_fresh(&mut self.slots, FlowSlot::EMPTY).ok_or(Full)?,
-        };
+        let idx = crate::pool::take(&mut self.slots, &mut self.free_head, |s| s.chain_next, || FlowSlot::EMPTY)
+            .ok_or(Full)?;
         let s = self.slots.get_mut(idx as usize).ok_or(Full)?;
         *s = FlowSlot::EMPTY;
         s.in_use = true;

@@ -135,8 +135,7 @@ impl<'a> PendingPool<'a> {
     /// Records are written only when first needed, so unused storage is
     /// never touched.
     pub fn new(slots: &'a mut [MaybeUninit<PendingSlot>], queues: &'a mut [FlowQueue]) -> Self {
-        let n = slots.len().min((NONE - 1) as usize);
-        let slots = FixedSliceVec::new(slots.get_mut(..n).unwrap_or_default());
+        let slots = crate::pool::table(slots);
         queues.fill(FlowQueue::EMPTY);
         PendingPool { free_head: NONE, slots, queues, age_head: NONE, age_tail: NONE, len: 0 }
     }
@@ -154,14 +153,7 @@ impl<'a> PendingPool<'a> {
     /// Takes a free record for `flow`, appended to the flow's queue and to
     /// the age list. `None` when the pool is full (evict, then retry).
     pub fn alloc(&mut self, flow: u32, now: Timestamp) -> Option<Handle> {
-        let idx = match self.slots.get(self.free_head as usize) {
-            Some(s) => {
-                let idx = self.free_head;
-                self.free_head = s.anext;
-                idx
-            }
-            None => crate::pool::take_fresh(&mut self.slots, PendingSlot::default())?,
-        };
+        let idx = crate::pool::take(&mut self.slots, &mut self.free_head, |s| s.anext, PendingSlot::default)?;
         let s = self.slots.get_mut(idx as usize)?;
         s.in_use = true;
         s.gen = s.gen.wrapping_add(1);

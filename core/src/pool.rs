@@ -63,6 +63,13 @@ pub struct BlockPool<'a> {
     free: usize,
 }
 
+/// A table over `slots`, none of them used yet: at most `u32::MAX - 1`
+/// of them, so that every index fits a `u32` link and none is [`NONE`].
+pub(crate) fn table<T>(slots: &mut [MaybeUninit<T>]) -> FixedSliceVec<'_, T> {
+    let n = slots.len().min((NONE - 1) as usize);
+    FixedSliceVec::new(slots.get_mut(..n).unwrap_or_default())
+}
+
 /// Initialises the next never-used element of `v` to `empty` and returns
 /// its index (`None` when `v` is full). The tables hand out recycled
 /// elements first and fresh ones in index order, so a table's memory is
@@ -73,14 +80,34 @@ pub(crate) fn take_fresh<T>(v: &mut FixedSliceVec<'_, T>, empty: T) -> Option<u3
     Some(idx)
 }
 
+/// An element to (re)use: the head of the free list that starts at
+/// `free_head` and is linked through `next` (the head moves on), else
+/// [`take_fresh`] with `empty()`. `None` when every element is in use.
+/// The caller resets what it needs of the element.
+#[inline]
+pub(crate) fn take<T>(
+    v: &mut FixedSliceVec<'_, T>,
+    free_head: &mut u32,
+    next: impl FnOnce(&T) -> u32,
+    empty: impl FnOnce() -> T,
+) -> Option<u32> {
+    match v.get(*free_head as usize) {
+        Some(s) => {
+            let idx = *free_head;
+            *free_head = next(s);
+            Some(idx)
+        }
+        None => take_fresh(v, empty()),
+    }
+}
+
 impl<'a> BlockPool<'a> {
     /// Builds the pool over `blocks`, all free. At most `u32::MAX - 1`
     /// blocks are used. Nothing in `blocks` is written until a block is
     /// first needed.
     pub fn new(blocks: &'a mut [MaybeUninit<Block>]) -> Self {
-        let n = blocks.len().min((NONE - 1) as usize);
-        let blocks = blocks.get_mut(..n).unwrap_or_default();
-        BlockPool { free_head: NONE, free: n, blocks: FixedSliceVec::new(blocks) }
+        let blocks = table(blocks);
+        BlockPool { free_head: NONE, free: blocks.capacity(), blocks }
     }
 
     /// Free blocks.
@@ -95,14 +122,7 @@ impl<'a> BlockPool<'a> {
 
     /// Takes a block off the free list (`None` when the pool is empty).
     pub fn alloc(&mut self) -> Option<u32> {
-        let idx = match self.blocks.get(self.free_head as usize) {
-            Some(b) => {
-                let idx = self.free_head;
-                self.free_head = b.next;
-                idx
-            }
-            None => take_fresh(&mut self.blocks, Block::EMPTY)?,
-        };
+        let idx = take(&mut self.blocks, &mut self.free_head, |b| b.next, || Block::EMPTY)?;
         let b = self.blocks.get_mut(idx as usize)?;
         b.next = NONE;
         b.len = 0;
