@@ -113,41 +113,30 @@ impl NdjsonSink<'_> {
 impl tapbeat_core::Sink for NdjsonSink<'_> {
     fn on_transaction(&mut self, txn: &Transaction) {
         let opts = JsonOptions { schema: self.settings.schema, shipper: &self.settings.shipper, tags: &self.tags };
-        // Straight into the writer's buffer when it has one.
-        if let Some(room) = self.out.doc_room(MAX_DOCUMENT) {
-            match write_json_cached(txn, &self.settings.core, &opts, &mut self.cache, room) {
-                Ok(n) if n < room.len() => {
-                    if let Some(b) = room.get_mut(n) {
-                        *b = b'\n';
-                    }
-                    match self.out.commit_doc(n + 1) {
-                        Ok(()) => self.stats.documents += 1,
-                        Err(e) => {
-                            self.stats.write_errors += 1;
-                            self.error.get_or_insert(e);
-                        }
-                    }
-                }
-                _ => self.stats.oversize += 1,
-            }
-            return;
-        }
-        match write_json_cached(txn, &self.settings.core, &opts, &mut self.cache, &mut self.buf) {
-            Ok(n) if n < self.buf.len() => {
-                if let Some(b) = self.buf.get_mut(n) {
+        // Straight into the writer's buffer when it has one, else into ours.
+        let room = self.out.doc_room(MAX_DOCUMENT);
+        let in_place = room.is_some();
+        let buf = room.unwrap_or(&mut self.buf);
+        let len = match write_json_cached(txn, &self.settings.core, &opts, &mut self.cache, buf) {
+            Ok(n) if n < buf.len() => {
+                if let Some(b) = buf.get_mut(n) {
                     *b = b'\n';
                 }
-                let doc = self.buf.get(..=n).unwrap_or(&[]);
-                let r = self.out.write_doc(doc);
-                match r {
-                    Ok(()) => self.stats.documents += 1,
-                    Err(e) => {
-                        self.stats.write_errors += 1;
-                        self.error.get_or_insert(e);
-                    }
-                }
+                n + 1
             }
-            _ => self.stats.oversize += 1,
+            _ => {
+                self.stats.oversize += 1;
+                return;
+            }
+        };
+        let r =
+            if in_place { self.out.commit_doc(len) } else { self.out.write_doc(self.buf.get(..len).unwrap_or(&[])) };
+        match r {
+            Ok(()) => self.stats.documents += 1,
+            Err(e) => {
+                self.stats.write_errors += 1;
+                self.error.get_or_insert(e);
+            }
         }
     }
 }
