@@ -311,6 +311,7 @@ impl FrameSource for crate::pcapfile::PcapFile {
     fn link(&self) -> LinkType {
         crate::pcapfile::PcapFile::link(self)
     }
+    #[inline(always)]
     fn next_frame(&mut self) -> Result<Option<(Timestamp, &[u8])>, String> {
         crate::pcapfile::PcapFile::next_frame(self).map_err(|e| e.to_string())
     }
@@ -392,10 +393,14 @@ impl Progress {
         }
     }
 
+    #[inline(always)]
     fn packet(&mut self, caplen: u64) {
+        if !self.on {
+            return;
+        }
         self.bytes += caplen + 16;
         self.packets += 1;
-        if self.on && self.packets % 4096 == 0 && self.last.elapsed().as_millis() >= 250 {
+        if self.packets % 4096 == 0 && self.last.elapsed().as_millis() >= 250 {
             self.last = std::time::Instant::now();
             let secs = self.start.elapsed().as_secs_f64().max(1e-3);
             let frac = if self.total > 0 { (self.bytes as f64 / self.total as f64).min(1.0) } else { 0.0 };
