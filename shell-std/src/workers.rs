@@ -14,12 +14,17 @@
 //!
 //! Frames travel in [`Batch`]es (up to [`BATCH_FRAMES`] frames or
 //! [`BATCH_BYTES`] bytes in one buffer), not one allocation per packet, and
-//! batches are recycled once a worker is done with them. Each worker has a
-//! bounded queue of [`QUEUE_BATCHES`] batches. Reading a file waits when a
-//! queue is full; live capture drops the batch instead and counts its
-//! frames ([`Dispatcher::dropped`]).
+//! batches are recycled once a worker is done with them. A batch is sent
+//! when full, or earlier when its worker has finished everything it was
+//! sent (so a worker with few packets is not kept waiting while another's
+//! fill the batches). Reading a file, the workers share a budget of
+//! batches and the reader waits when all are out; live capture gives
+//! each worker a queue of [`QUEUE_BATCHES`] and drops a batch that does
+//! not fit, counting its frames ([`Dispatcher::dropped`]).
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
+use std::sync::Arc;
 
 use tapbeat_core::flow::FlowKey;
 use tapbeat_core::time::Duration;
@@ -297,7 +302,13 @@ impl FragRoutes {
 /// The reading side: sorts frames into per-worker batches and sends them.
 pub struct Dispatcher {
     txs: Vec<SyncSender<Batch>>,
-    open: Vec<Batch>,
+    /// The batch being filled for each worker; `None` after one was sent,
+    /// until a frame for that worker needs a new one.
+    open: Vec<Option<Batch>>,
+    /// Batches sent to each worker, and (`done`) those it has finished:
+    /// a worker with none in between is waiting for work.
+    sent: Vec<u64>,
+    done: Vec<Arc<AtomicU64>>,
     spare: Receiver<Batch>,
     /// Waits for a batch to come back (files) instead of dropping (live).
     block: bool,
@@ -315,6 +326,8 @@ pub struct Dispatcher {
 pub struct WorkerQueue {
     rx: Receiver<Batch>,
     spare: SyncSender<Batch>,
+    /// Counts the batches this worker has finished (see [`Dispatcher`]).
+    done: Arc<AtomicU64>,
     /// Workers in all: each has its share of the configured tables.
     workers: usize,
 }
@@ -329,21 +342,25 @@ pub fn channels(workers: usize, block: bool, flow_timeout: Duration) -> (Dispatc
     let (spare_tx, spare_rx) = sync_channel(workers * (QUEUE_BATCHES + 2));
     let mut txs = Vec::with_capacity(workers);
     let mut queues = Vec::with_capacity(workers);
+    let mut done = Vec::with_capacity(workers);
     for _ in 0..workers {
         // Reading a file, the budget bounds the batches, not the queues.
         let (tx, rx) = sync_channel(if block { budget } else { QUEUE_BATCHES });
         txs.push(tx);
-        queues.push(WorkerQueue { rx, spare: spare_tx.clone(), workers });
+        let counter = Arc::new(AtomicU64::new(0));
+        queues.push(WorkerQueue { rx, spare: spare_tx.clone(), done: counter.clone(), workers });
+        done.push(counter);
     }
-    let open = (0..workers).map(|_| Batch::new()).collect();
     let router = Router::new(workers, flow_timeout);
     let d = Dispatcher {
         txs,
-        open,
+        open: (0..workers).map(|_| None).collect(),
+        sent: vec![0; workers],
+        done,
         spare: spare_rx,
         block,
         budget,
-        made: workers,
+        made: 0,
         dropped: 0,
         router,
         frag_routes: FragRoutes::new(),
@@ -355,10 +372,38 @@ impl Dispatcher {
     /// Queues one frame for its flow's worker.
     pub fn frame(&mut self, ts: Timestamp, link: LinkType, frame: &[u8]) {
         let w = worker_for(ts, link, frame, &mut self.router, &mut self.frag_routes);
-        let Some(batch) = self.open.get_mut(w) else { return };
+        let Some(batch) = self.open_batch(w) else { return };
         batch.push(ts, link, frame);
         if batch.full() {
             self.send(w);
+            self.feed_idle();
+        }
+    }
+
+    /// Worker `w`'s batch being filled, a new one if it has none.
+    fn open_batch(&mut self, w: usize) -> Option<&mut Batch> {
+        if matches!(self.open.get(w), Some(None)) {
+            let fresh = self.fresh_batch();
+            if let Some(slot) = self.open.get_mut(w) {
+                *slot = Some(fresh);
+            }
+        }
+        self.open.get_mut(w)?.as_mut()
+    }
+
+    /// Sends the partly filled batch of every worker that has finished
+    /// all it was sent: while the frames of one worker's busy flows fill
+    /// the batches, another's frames would otherwise wait in a batch of
+    /// their own that fills slowly, and that worker with them.
+    fn feed_idle(&mut self) {
+        for w in 0..self.open.len() {
+            let idle = match (self.sent.get(w), self.done.get(w)) {
+                (Some(&sent), Some(done)) => done.load(Ordering::Acquire) >= sent,
+                _ => false,
+            };
+            if idle {
+                self.send(w);
+            }
         }
     }
 
@@ -383,7 +428,7 @@ impl Dispatcher {
     fn send_all(&mut self, after: After) {
         for w in 0..self.open.len() {
             if after != After::Nothing {
-                if let Some(b) = self.open.get_mut(w) {
+                if let Some(b) = self.open_batch(w) {
                     b.after = after;
                 }
             }
@@ -396,18 +441,13 @@ impl Dispatcher {
         self.dropped
     }
 
+    /// Sends worker `w`'s open batch unless it is empty.
     fn send(&mut self, w: usize) {
-        let Some(slot) = self.open.get_mut(w) else { return };
-        if slot.is_empty() {
+        let (Some(slot), Some(tx), Some(sent)) = (self.open.get_mut(w), self.txs.get(w), self.sent.get_mut(w)) else {
             return;
-        }
-        let fresh = match self.spare.try_recv() {
-            Ok(b) => b,
-            Err(_) => self.fresh_batch(),
         };
-        let Some(slot) = self.open.get_mut(w) else { return };
-        let batch = std::mem::replace(slot, fresh);
-        let Some(tx) = self.txs.get(w) else { return };
+        let Some(batch) = slot.take_if(|b| !b.is_empty()) else { return };
+        *sent += 1;
         let unsent = if self.block {
             tx.send(batch).err().map(|e| e.0)
         } else {
@@ -417,6 +457,7 @@ impl Dispatcher {
             }
         };
         if let Some(mut b) = unsent {
+            *sent -= 1;
             self.dropped += b.frames.len() as u64;
             // A tick or end-of-file must still reach the worker.
             let after = b.after;
@@ -425,25 +466,26 @@ impl Dispatcher {
                 After::Finish => After::Finish,
                 _ => After::Nothing,
             };
-            if let Some(slot) = self.open.get_mut(w) {
-                // The fresh batch is dropped: one batch fewer.
-                *slot = b;
-                self.made = self.made.saturating_sub(1);
-            }
+            *slot = Some(b);
         }
     }
 
-    /// A batch when no spare one is waiting: a new one while under the
-    /// budget (always for live capture, whose queues bound the batches),
-    /// else the next one a worker gives back, however long that takes (a
-    /// worker slowed by its output slows the reading; memory stays
+    /// A batch to fill: one a worker gave back, else a new one while under
+    /// the budget (always for live capture, whose queues bound the
+    /// batches), else the next one a worker gives back, however long that
+    /// takes (a worker slowed by its output slows the reading; memory stays
     /// bounded). Only when every worker has gone is a new one made: the
     /// frames then go nowhere and are counted as dropped.
     fn fresh_batch(&mut self) -> Batch {
+        if let Ok(b) = self.spare.try_recv() {
+            return b;
+        }
         if !self.block || self.made < self.budget {
             self.made += 1;
             return Batch::new();
         }
+        // Waiting: first give idle workers what is already read for them.
+        self.feed_idle();
         self.spare.recv().unwrap_or_else(|_| Batch::new())
     }
 
@@ -485,6 +527,7 @@ pub fn run_worker(settings: &Settings, queue: WorkerQueue, out: &mut dyn DocWrit
             After::Finish => engine.finish(&mut sink),
         }
         batch.clear();
+        queue.done.fetch_add(1, Ordering::Release);
         let _ = queue.spare.try_send(batch);
     }
     engine.finish(&mut sink);
@@ -547,23 +590,27 @@ mod tests {
         assert_eq!(r.route(12345, at(0), 1), 0);
     }
 
+    /// An Ethernet frame with an IPv4 header (with options) and the start
+    /// of a TCP header: what the router reads.
+    fn tcp_frame(src: [u8; 4], dst: [u8; 4], sp: u16, dp: u16, frag: u16) -> Vec<u8> {
+        let mut v = vec![0u8; 12];
+        v.extend_from_slice(&[0x08, 0x00, 0x46, 0, 0, 44, 0, 1]);
+        v.extend_from_slice(&frag.to_be_bytes());
+        v.extend_from_slice(&[64, 6, 0, 0]);
+        v.extend_from_slice(&src);
+        v.extend_from_slice(&dst);
+        v.extend_from_slice(&[0; 4]); // options (IHL 6)
+        v.extend_from_slice(&sp.to_be_bytes());
+        v.extend_from_slice(&dp.to_be_bytes());
+        v.extend_from_slice(&[0; 16]);
+        v
+    }
+
     /// The fixed-offset path gives the full decode's hash, both ways, and
     /// declines what it does not read (fragments, VLAN tags, IPv6).
     #[test]
     fn the_fast_route_hash_is_the_full_one() {
-        let f = |src: [u8; 4], dst: [u8; 4], sp: u16, dp: u16, frag: u16| {
-            let mut v = vec![0u8; 12];
-            v.extend_from_slice(&[0x08, 0x00, 0x46, 0, 0, 44, 0, 1]);
-            v.extend_from_slice(&frag.to_be_bytes());
-            v.extend_from_slice(&[64, 6, 0, 0]);
-            v.extend_from_slice(&src);
-            v.extend_from_slice(&dst);
-            v.extend_from_slice(&[0; 4]); // options (IHL 6)
-            v.extend_from_slice(&sp.to_be_bytes());
-            v.extend_from_slice(&dp.to_be_bytes());
-            v.extend_from_slice(&[0; 16]);
-            v
-        };
+        let f = tcp_frame;
         let ip = |a: [u8; 4]| std::net::IpAddr::from(a);
         let (a, b) = ([10, 0, 0, 1], [192, 168, 7, 9]);
         let full = route_hash((ip(a), 40000), (ip(b), 6379), 6);
@@ -582,6 +629,39 @@ mod tests {
         assert_eq!(r.route(full, at(0), 10), (w + 1) % 4);
         let first = f(a, b, 40000, 6379, 0x2000);
         assert_eq!(worker_for(at(1), LinkType::ETHERNET, &first, &mut r, &mut routes), (w + 1) % 4);
+    }
+
+    /// A worker that has finished everything it was sent gets its partly
+    /// filled batch as soon as another worker's batch fills, not when its
+    /// own does; a worker still busy does not.
+    #[test]
+    fn an_idle_worker_is_sent_what_is_read_for_it() {
+        let (mut d, queues) = channels(2, true, MINUTE);
+        let busy = tcp_frame([10, 0, 0, 1], [10, 0, 0, 2], 40000, 6379, 0);
+        let light = tcp_frame([10, 0, 0, 3], [10, 0, 0, 2], 40001, 6379, 0);
+        d.frame(at(0), LinkType::ETHERNET, &busy);
+        d.frame(at(0), LinkType::ETHERNET, &light);
+        let (q0, q1) = (&queues[0], &queues[1]);
+        assert!(q1.rx.try_recv().is_err(), "nothing sent before a batch fills");
+        for _ in 1..BATCH_FRAMES {
+            d.frame(at(1), LinkType::ETHERNET, &busy);
+        }
+        assert_eq!(q0.rx.try_recv().map(|b| b.frames.len()).ok(), Some(BATCH_FRAMES));
+        let first = q1.rx.try_recv().expect("the idle worker's frame was sent");
+        assert_eq!(first.frames.len(), 1);
+        // Worker 1 has not finished that batch: its next frame waits for a
+        // fuller batch.
+        d.frame(at(2), LinkType::ETHERNET, &light);
+        for _ in 0..BATCH_FRAMES {
+            d.frame(at(2), LinkType::ETHERNET, &busy);
+        }
+        assert!(q0.rx.try_recv().is_ok());
+        assert!(q1.rx.try_recv().is_err(), "a busy worker's batch is not sent early");
+        q1.done.fetch_add(1, Ordering::Release);
+        for _ in 0..BATCH_FRAMES {
+            d.frame(at(3), LinkType::ETHERNET, &busy);
+        }
+        assert_eq!(q1.rx.try_recv().map(|b| b.frames.len()).ok(), Some(1));
     }
 
     /// Reading a file, a slow worker slows the reader instead of making it
