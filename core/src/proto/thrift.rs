@@ -359,7 +359,7 @@ impl ThriftParser {
         let same_call = |s: &PendingSlot| {
             waiting(s) && thrift_ref(&s.txn).is_some_and(|x| x.seqid == seqid && x.text.get(x.method) == method)
         };
-        let found = ctx.find(same_call);
+        let found = ctx.find(same_call).or_else(|| self.answered_in_progress(ctx, seqid, method));
         if let Some(target) = found {
             // Older calls with this sequence id can no longer be answered: a
             // client that reuses an id waits for each reply, so they were
@@ -408,6 +408,25 @@ impl ThriftParser {
             x.dec.set_names(names);
         }
         Some(handle)
+    }
+
+    /// The call still being decoded on the client side, when it is the one
+    /// this reply (`seqid`, `method`) answers: the server had all of it, so
+    /// the rest we have not seen was lost (or sits behind a hole in the
+    /// capture). The call ends here, noted, and the rest of it is skipped.
+    fn answered_in_progress(&mut self, ctx: &mut Ctx<'_, '_>, seqid: u32, method: &[u8]) -> Option<Handle> {
+        let side = self.sides[0];
+        let h = side.msg.filter(|_| side.phase == Phase::Body && side.request)?;
+        let answers = ctx.slot(h).is_some_and(|s| {
+            unanswered(s)
+                && thrift_ref(&s.txn).is_some_and(|x| !x.oneway && x.seqid == seqid && x.text.get(x.method) == method)
+        });
+        if !answers {
+            return None;
+        }
+        self.abort(ctx, Direction::ToServer, Notes::REQUEST_GAP, Notes::RESPONSE_GAP);
+        self.lost_position(Direction::ToServer, side);
+        Some(h)
     }
 
     /// Decodes body bytes of `dir`'s message; returns bytes used and the
