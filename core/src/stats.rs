@@ -71,6 +71,10 @@ pub struct Stats {
     pub unmatched_responses: u64,
     /// Transactions whose text fields were cut to fit their fixed capacity.
     pub txn_truncated: u64,
+    /// Responses cut short by the connection closing (or the capture
+    /// ending) before the length they announced: reported, noted
+    /// "Connection closed before the response was complete".
+    pub responses_incomplete: u64,
     /// Transactions handed to the sink, per protocol (index: [`Protocol`] as usize).
     pub transactions: [u64; Protocol::COUNT],
 }
@@ -121,6 +125,7 @@ impl Stats {
             unmatched_requests,
             unmatched_responses,
             txn_truncated,
+            responses_incomplete,
             transactions,
         } = *other;
         self.packets += packets;
@@ -154,6 +159,7 @@ impl Stats {
         self.unmatched_requests += unmatched_requests;
         self.unmatched_responses += unmatched_responses;
         self.txn_truncated += txn_truncated;
+        self.responses_incomplete += responses_incomplete;
         for (a, b) in self.transactions.iter_mut().zip(transactions) {
             *a += b;
         }
@@ -193,6 +199,7 @@ impl Stats {
         f("unmatched_requests", self.unmatched_requests);
         f("unmatched_responses", self.unmatched_responses);
         f("txn_truncated", self.txn_truncated);
+        f("responses_incomplete", self.responses_incomplete);
         for p in Protocol::ALL {
             f(p.transactions_counter_name(), self.transactions_for(p));
         }

@@ -108,6 +108,7 @@ fn huge_content_length_is_reported_incomplete_not_waited_for() {
     assert_eq!(d.len(), 1);
     assert_eq!(d[0]["http"]["content_length"], 4_000_000_000u64);
     assert_eq!(s(d[0], &["notes"]), r#"["Connection closed before the response was complete"]"#);
+    assert_eq!(st.responses_incomplete, 1, "{st:?}");
     // A length beyond 64 bits is unusable: counted, the body read to the close.
     assert_eq!(st.parse_errors, 1, "{st:?}");
     assert_eq!(http(&docs, "/huge/8").len(), 1);

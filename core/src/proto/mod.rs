@@ -166,6 +166,9 @@ pub(crate) fn emit(pending: &mut PendingPool<'_>, stats: &mut Stats, sink: &mut 
             stats.txn_truncated += 1;
             t.notes.insert(Notes::TRUNCATED);
         }
+        if t.notes.contains(Notes::RESPONSE_INCOMPLETE) {
+            stats.responses_incomplete += 1;
+        }
         if let Some(c) = stats.transactions.get_mut(t.protocol as usize) {
             *c += 1;
         }
