@@ -156,19 +156,34 @@ impl Router {
     }
 }
 
+/// Where a frame goes.
+#[derive(Debug, PartialEq, Eq)]
+enum Route {
+    /// To this worker.
+    Worker(usize),
+    /// The first fragment of a datagram: to this worker, after the later
+    /// fragments of it that came first ([`FragHold`]).
+    First(usize, FragKey),
+    /// A later fragment of a datagram whose first fragment has not been
+    /// seen: held for it. `hash` routes it by the address pair if it
+    /// never comes.
+    Hold(FragKey, u32),
+}
+
 /// The worker a frame goes to: its flow's (see [`Router`]), by the 5-tuple
 /// (the address pair for packets without ports). A fragment goes where the
 /// first fragment of its datagram went (`routes`), so a fragmented UDP
-/// answer meets its query on one worker.
-fn worker_for(ts: Timestamp, link: LinkType, frame: &[u8], router: &mut Router, routes: &mut FragRoutes) -> usize {
+/// answer meets its query on one worker; one that comes before the first
+/// is held for it.
+fn worker_for(ts: Timestamp, link: LinkType, frame: &[u8], router: &mut Router, routes: &mut FragRoutes) -> Route {
     if router.load.len() <= 1 {
-        return 0;
+        return Route::Worker(0);
     }
     if let Some(hash) = plain_ipv4_hash(link, frame) {
-        return router.route(hash, ts, frame.len());
+        return Route::Worker(router.route(hash, ts, frame.len()));
     }
-    let Ok(l2) = decode_link(link, frame) else { return 0 };
-    let Ok(ip) = decode_ip(l2.ethertype, l2.payload) else { return 0 };
+    let Ok(l2) = decode_link(link, frame) else { return Route::Worker(0) };
+    let Ok(ip) = decode_ip(l2.ethertype, l2.payload) else { return Route::Worker(0) };
     let frag = ip.frag.map(|f| (f, FragKey { src: ip.src, dst: ip.dst, proto: ip.proto, id: f.id }));
     let ports = match frag {
         None => match decode_transport(ip.proto, ip.payload) {
@@ -178,10 +193,10 @@ fn worker_for(ts: Timestamp, link: LinkType, frame: &[u8], router: &mut Router, 
             _ => None,
         },
         Some((f, key)) if f.offset != 0 => {
-            if let Some(w) = routes.get(&key) {
-                return w;
-            }
-            None
+            return match routes.get(&key) {
+                Some(w) => Route::Worker(w),
+                None => Route::Hold(key, route_hash((ip.src, 0), (ip.dst, 0), ip.proto)),
+            };
         }
         // The first fragment holds the transport header's ports
         // (`decode_transport` would check UDP's length against the whole
@@ -191,17 +206,17 @@ fn worker_for(ts: Timestamp, link: LinkType, frame: &[u8], router: &mut Router, 
             _ => None,
         },
     };
-    // Without ports (fragments whose first one is not known, non-TCP/UDP
-    // packets), the address pair.
+    // Without ports (non-TCP/UDP packets), the address pair.
     let (sp, dp) = ports.unwrap_or((0, 0));
     let hash = route_hash((ip.src, sp), (ip.dst, dp), ip.proto);
     let w = router.route(hash, ts, frame.len());
-    if let Some((f, key)) = frag {
-        if f.offset == 0 {
+    match frag {
+        Some((_, key)) => {
             routes.set(key, w);
+            Route::First(w, key)
         }
+        None => Route::Worker(w),
     }
-    w
 }
 
 /// The [`route_hash`] of an unfragmented IPv4 TCP or UDP packet in an
@@ -256,7 +271,7 @@ fn endpoints_hash(ip_a: u64, port_a: u16, ip_b: u64, port_b: u16, proto: u8) -> 
 }
 
 /// A datagram's fragments: addresses, protocol and IP identification.
-#[derive(Clone, Copy, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct FragKey {
     src: std::net::IpAddr,
     dst: std::net::IpAddr,
@@ -299,6 +314,31 @@ impl FragRoutes {
     }
 }
 
+/// Fragments held at most, and their bytes.
+const HELD_FRAMES: usize = 64;
+const HELD_BYTES: usize = 256 << 10;
+/// Packet time after which a held fragment stops waiting for its first.
+const HOLD_TIME: Duration = Duration::from_secs(1);
+
+/// Later fragments that came before their datagram's first fragment (the
+/// order some senders use, or reordering on the way): their worker is the
+/// first fragment's, which is not known yet. They wait, bounded in number,
+/// bytes and packet time; past those bounds, or at the end of a file, a
+/// fragment goes by its address pair (its datagram then most likely never
+/// completes, which the engine counts).
+struct FragHold {
+    frames: std::collections::VecDeque<Held>,
+    bytes: usize,
+}
+
+struct Held {
+    key: FragKey,
+    hash: u32,
+    ts: Timestamp,
+    link: LinkType,
+    frame: Vec<u8>,
+}
+
 /// The reading side: sorts frames into per-worker batches and sends them.
 pub struct Dispatcher {
     txs: Vec<SyncSender<Batch>>,
@@ -320,6 +360,7 @@ pub struct Dispatcher {
     dropped: u64,
     router: Router,
     frag_routes: FragRoutes,
+    held: FragHold,
 }
 
 /// The analysis side of one worker: its queue and where it returns batches.
@@ -364,6 +405,7 @@ pub fn channels(workers: usize, block: bool, flow_timeout: Duration) -> (Dispatc
         dropped: 0,
         router,
         frag_routes: FragRoutes::new(),
+        held: FragHold { frames: std::collections::VecDeque::new(), bytes: 0 },
     };
     (d, queues)
 }
@@ -371,13 +413,68 @@ pub fn channels(workers: usize, block: bool, flow_timeout: Duration) -> (Dispatc
 impl Dispatcher {
     /// Queues one frame for its flow's worker.
     pub fn frame(&mut self, ts: Timestamp, link: LinkType, frame: &[u8]) {
-        let w = worker_for(ts, link, frame, &mut self.router, &mut self.frag_routes);
+        let w = match worker_for(ts, link, frame, &mut self.router, &mut self.frag_routes) {
+            Route::Worker(w) => w,
+            Route::First(w, key) => {
+                self.release_held(|h| h.key == key, Some(w));
+                w
+            }
+            Route::Hold(key, hash) => {
+                self.hold(Held { key, hash, ts, link, frame: frame.to_vec() });
+                return;
+            }
+        };
+        self.push(w, ts, link, frame);
+    }
+
+    /// Queues a frame for worker `w`.
+    fn push(&mut self, w: usize, ts: Timestamp, link: LinkType, frame: &[u8]) {
         let Some(batch) = self.open_batch(w) else { return };
         batch.push(ts, link, frame);
         if batch.full() {
             self.send(w);
             self.feed_idle();
         }
+    }
+
+    /// Holds a fragment for its datagram's first one, making room by
+    /// sending on the oldest (and any that waited too long).
+    fn hold(&mut self, h: Held) {
+        let ts = h.ts;
+        self.release_held(|old| ts.since(old.ts) >= HOLD_TIME, None);
+        while !self.held.frames.is_empty()
+            && (self.held.frames.len() >= HELD_FRAMES || self.held.bytes + h.frame.len() > HELD_BYTES)
+        {
+            if let Some(old) = self.held.frames.pop_front() {
+                self.held.bytes -= old.frame.len();
+                self.send_held(old, None);
+            }
+        }
+        self.held.bytes += h.frame.len();
+        self.held.frames.push_back(h);
+    }
+
+    /// Sends on the held fragments that `which` picks, in the order they
+    /// came: to worker `to`, or else by their address pair.
+    fn release_held(&mut self, which: impl Fn(&Held) -> bool, to: Option<usize>) {
+        if self.held.frames.is_empty() {
+            return;
+        }
+        let mut keep = std::collections::VecDeque::with_capacity(self.held.frames.len());
+        for h in std::mem::take(&mut self.held.frames) {
+            if which(&h) {
+                self.held.bytes -= h.frame.len();
+                self.send_held(h, to);
+            } else {
+                keep.push_back(h);
+            }
+        }
+        self.held.frames = keep;
+    }
+
+    fn send_held(&mut self, h: Held, to: Option<usize>) {
+        let w = to.unwrap_or_else(|| self.router.route(h.hash, h.ts, h.frame.len()));
+        self.push(w, h.ts, h.link, &h.frame);
     }
 
     /// Worker `w`'s batch being filled, a new one if it has none.
@@ -410,12 +507,14 @@ impl Dispatcher {
     /// Advances every worker's clock to `now` (live capture, idle link)
     /// and sends what is queued so far.
     pub fn tick(&mut self, now: Timestamp) {
+        self.release_held(|h| now.since(h.ts) >= HOLD_TIME, None);
         self.send_all(After::Tick(now));
     }
 
     /// Ends a file: every worker reports its pending transactions and
     /// forgets its flows after the frames queued so far.
     pub fn finish_flows(&mut self) {
+        self.release_held(|_| true, None);
         self.send_all(After::Finish);
     }
 
@@ -491,6 +590,7 @@ impl Dispatcher {
 
     /// Sends what is left and closes the queues: the workers finish.
     pub fn close(mut self) {
+        self.release_held(|_| true, None);
         self.flush();
         drop(self.txs);
     }
@@ -586,7 +686,7 @@ mod tests {
     fn one_worker_takes_everything() {
         let mut r = Router::new(1, MINUTE);
         let mut routes = FragRoutes::new();
-        assert_eq!(worker_for(at(0), LinkType::ETHERNET, &[0xff; 60], &mut r, &mut routes), 0);
+        assert_eq!(worker_for(at(0), LinkType::ETHERNET, &[0xff; 60], &mut r, &mut routes), Route::Worker(0));
         assert_eq!(r.route(12345, at(0), 1), 0);
     }
 
@@ -628,7 +728,8 @@ mod tests {
         let w = r.route(full.wrapping_add(1), at(0), 10);
         assert_eq!(r.route(full, at(0), 10), (w + 1) % 4);
         let first = f(a, b, 40000, 6379, 0x2000);
-        assert_eq!(worker_for(at(1), LinkType::ETHERNET, &first, &mut r, &mut routes), (w + 1) % 4);
+        let got = worker_for(at(1), LinkType::ETHERNET, &first, &mut r, &mut routes);
+        assert!(matches!(got, Route::First(x, _) if x == (w + 1) % 4), "{got:?}");
     }
 
     /// A worker that has finished everything it was sent gets its partly
@@ -662,6 +763,69 @@ mod tests {
             d.frame(at(3), LinkType::ETHERNET, &busy);
         }
         assert_eq!(q1.rx.try_recv().map(|b| b.frames.len()).ok(), Some(1));
+    }
+
+    /// A fragment of datagram `id` between two fixed hosts (`frag`: the
+    /// flags and offset field).
+    fn fragment(id: u16, frag: u16) -> Vec<u8> {
+        let mut v = tcp_frame([10, 0, 0, 1], [10, 0, 0, 2], 40000, 53, frag);
+        v[18..20].copy_from_slice(&id.to_be_bytes());
+        v
+    }
+
+    /// Every frame queued so far, per worker, after the end of the file.
+    fn drain(d: &mut Dispatcher, queues: &[WorkerQueue]) -> Vec<Vec<Vec<u8>>> {
+        d.finish_flows();
+        queues
+            .iter()
+            .map(|q| {
+                let mut got = Vec::new();
+                while let Ok(b) = q.rx.try_recv() {
+                    got.extend(b.frames.iter().map(|f| b.data[f.start..f.end].to_vec()));
+                }
+                got
+            })
+            .collect()
+    }
+
+    /// A later fragment that comes first waits for its datagram's first
+    /// fragment and goes to the same worker, before it.
+    #[test]
+    fn a_fragment_before_its_first_waits_for_it() {
+        let (mut d, queues) = channels(2, true, MINUTE);
+        // Load worker 0 so that the address pair and the 5-tuple could
+        // part ways.
+        d.frame(at(0), LinkType::ETHERNET, &tcp_frame([10, 0, 0, 9], [10, 0, 0, 2], 1, 2, 0));
+        let (later, first) = (fragment(7, 3), fragment(7, 0x2000));
+        d.frame(at(1), LinkType::ETHERNET, &later);
+        assert_eq!(d.held.frames.len(), 1);
+        d.frame(at(1), LinkType::ETHERNET, &first);
+        assert!(d.held.frames.is_empty());
+        let got = drain(&mut d, &queues);
+        let w = got.iter().position(|f| f.contains(&first)).expect("first fragment sent");
+        assert_eq!(got[w].iter().filter(|f| **f == later || **f == first).count(), 2, "{got:?}");
+        assert_eq!(got[w].iter().position(|f| *f == later), got[w].iter().position(|f| *f == first).map(|i| i - 1));
+    }
+
+    /// Held fragments are bounded: past the count (or a second of packet
+    /// time) the oldest goes on by its address pair, and the end of the
+    /// file sends on the rest; none is lost.
+    #[test]
+    fn held_fragments_are_bounded_and_never_lost() {
+        let (mut d, queues) = channels(2, true, MINUTE);
+        let n = HELD_FRAMES as u16 + 5;
+        for id in 0..n {
+            d.frame(at(1), LinkType::ETHERNET, &fragment(id, 3));
+            assert!(d.held.frames.len() <= HELD_FRAMES);
+        }
+        assert_eq!(d.held.frames.len(), HELD_FRAMES);
+        assert_eq!(d.held.frames.front().map(|h| h.key.id), Some(5));
+        // Two seconds later, every one held has waited too long.
+        d.frame(at(3), LinkType::ETHERNET, &fragment(n, 3));
+        assert_eq!(d.held.frames.len(), 1);
+        let got = drain(&mut d, &queues);
+        assert!(d.held.frames.is_empty());
+        assert_eq!(got.iter().map(Vec::len).sum::<usize>(), n as usize + 1);
     }
 
     /// Reading a file, a slow worker slows the reader instead of making it

@@ -344,13 +344,26 @@ pub fn good_dns(g: &mut Gen, n: u16) {
 /// A real DNS query (`frag<n>.example.test`) and its answer in two IPv4
 /// fragments.
 pub fn good_fragmented_dns(g: &mut Gen, n: u16) {
+    fragmented_dns(g, n, false);
+}
+
+/// [`good_fragmented_dns`], the answer's fragments sent last first when
+/// `last_first` (as some stacks send them).
+pub fn fragmented_dns(g: &mut Gen, n: u16, last_first: bool) {
     let name = format!("frag{n}.example.test");
     let c = good_client(n);
     g.udp4(c, 20000 + n, SERVER, 53, &dns_query(0x5000 + n, &name));
     let d = udp(53, 20000 + n, &dns_answer(0x5000 + n, &name, [192, 0, 2, n as u8]));
     let id = 0x7000 + n;
-    g.push(ipv4(&[], SERVER, c, 17, id, 0x2000, &d[..24]));
-    g.push(ipv4(&[], SERVER, c, 17, id, 3, &d[24..]));
+    let first = ipv4(&[], SERVER, c, 17, id, 0x2000, &d[..24]);
+    let last = ipv4(&[], SERVER, c, 17, id, 3, &d[24..]);
+    if last_first {
+        g.push(last);
+        g.push(first);
+    } else {
+        g.push(first);
+        g.push(last);
+    }
 }
 
 /// ≥100 000 SYNs from random addresses and ports to the web server's port

@@ -1,19 +1,28 @@
 //! With several analysis workers, the fragments of a datagram go to the
 //! worker of its flow: a DNS query sent whole and its answer fragmented
 //! still make one transaction (the fragments carry no ports, so hashing
-//! them alone would send them elsewhere).
+//! them alone would send them elsewhere), whichever fragment comes first.
 
 use tapbeat::read::read_files_with_workers;
-use tapbeat_tests::hostile::{good_fragmented_dns, Gen};
+use tapbeat_tests::hostile::{fragmented_dns, Gen};
 
 #[test]
 fn fragmented_answers_meet_their_queries_on_any_number_of_workers() {
+    answers_meet_their_queries(false);
+}
+
+#[test]
+fn fragments_sent_last_first_meet_their_queries_on_any_number_of_workers() {
+    answers_meet_their_queries(true);
+}
+
+fn answers_meet_their_queries(last_first: bool) {
     let mut g = Gen::new();
     let n = 64u16;
     for i in 0..n {
-        good_fragmented_dns(&mut g, i);
+        fragmented_dns(&mut g, i, last_first);
     }
-    let dir = std::env::temp_dir().join(format!("tapbeat-workers-frag-{}", std::process::id()));
+    let dir = std::env::temp_dir().join(format!("tapbeat-workers-frag-{}-{last_first}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let path = g.into_hostile("dns_fragmented_answers", "DNS answers in two fragments").save(&dir).unwrap();
     let settings = tapbeat_tests::settings_for(tapbeat_core::Protocol::Dns, &[53]);
