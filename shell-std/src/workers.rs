@@ -457,19 +457,12 @@ impl Dispatcher {
     /// Sends on the held fragments that `which` picks, in the order they
     /// came: to worker `to`, or else by their address pair.
     fn release_held(&mut self, which: impl Fn(&Held) -> bool, to: Option<usize>) {
-        if self.held.frames.is_empty() {
-            return;
+        // At most HELD_FRAMES to look through, and no allocation (a flood
+        // of fragments comes through here once per packet).
+        while let Some(h) = self.held.frames.iter().position(&which).and_then(|i| self.held.frames.remove(i)) {
+            self.held.bytes -= h.frame.len();
+            self.send_held(h, to);
         }
-        let mut keep = std::collections::VecDeque::with_capacity(self.held.frames.len());
-        for h in std::mem::take(&mut self.held.frames) {
-            if which(&h) {
-                self.held.bytes -= h.frame.len();
-                self.send_held(h, to);
-            } else {
-                keep.push_back(h);
-            }
-        }
-        self.held.frames = keep;
     }
 
     fn send_held(&mut self, h: Held, to: Option<usize>) {
