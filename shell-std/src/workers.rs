@@ -7,7 +7,7 @@
 //! of one flow keep their order; with one worker the output is exactly
 //! that of a single-threaded read. Flows are sorted into hash buckets (a
 //! symmetric hash of the 5-tuple; fragments follow their datagram's first
-//! fragment) and a bucket goes to the worker with the least traffic so far
+//! fragment, waiting for it if they come before it) and a bucket goes to the worker with the least traffic so far
 //! when it is first used, keeping that worker while it has live flows
 //! ([`Router`]): a few heavy connections are spread evenly, which a plain
 //! hash modulo the worker count leaves to chance.
@@ -314,8 +314,9 @@ impl FragRoutes {
     }
 }
 
-/// Fragments held at most, and their bytes.
+/// Fragments held at most ([`FragHold`]).
 const HELD_FRAMES: usize = 64;
+/// Bytes of held fragments at most.
 const HELD_BYTES: usize = 256 << 10;
 /// Packet time after which a held fragment stops waiting for its first.
 const HOLD_TIME: Duration = Duration::from_secs(1);
@@ -331,6 +332,7 @@ struct FragHold {
     bytes: usize,
 }
 
+/// A fragment waiting for its first, with what routes it if that never comes.
 struct Held {
     key: FragKey,
     hash: u32,
