@@ -44,6 +44,9 @@ fi
 echo "== tapbeat-embedded with defmt (library; firmware links the defmt transport)"
 cargo clippy -p tapbeat-embedded --features defmt --locked -- -D warnings
 
+echo "== rustdoc: every intra-doc link resolves"
+RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --locked -q
+
 echo "== fuzz: every target, bounded (FUZZ_SECONDS=${FUZZ_SECONDS:-20}, FUZZ_SECONDS_SMALL=${FUZZ_SECONDS_SMALL:-6} each)"
 fuzz/run.sh
 

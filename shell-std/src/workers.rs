@@ -9,7 +9,7 @@
 //! symmetric hash of the 5-tuple; fragments follow their datagram's first
 //! fragment, waiting for it if they come before it) and a bucket goes to the worker with the least traffic so far
 //! when it is first used, keeping that worker while it has live flows
-//! ([`Router`]): a few heavy connections are spread evenly, which a plain
+//! (`Router`): a few heavy connections are spread evenly, which a plain
 //! hash modulo the worker count leaves to chance.
 //!
 //! Frames travel in [`Batch`]es (up to [`BATCH_FRAMES`] frames or
@@ -123,7 +123,7 @@ struct Router {
     idle: Duration,
 }
 
-/// Hash buckets of the [`Router`].
+/// Hash buckets of the router (`Router`).
 pub const ROUTE_BUCKETS: usize = 4096;
 const UNASSIGNED: u16 = u16::MAX;
 
@@ -377,7 +377,7 @@ pub struct WorkerQueue {
 
 /// Channels for `workers` workers (at least one): the dispatcher and one
 /// queue per worker, to be run with [`run_worker`]. `flow_timeout` is the
-/// engines' (see [`Router`]).
+/// engines' (see `Router`).
 pub fn channels(workers: usize, block: bool, flow_timeout: Duration) -> (Dispatcher, Vec<WorkerQueue>) {
     let workers = workers.max(1);
     let budget = workers * (QUEUE_BATCHES + 1);

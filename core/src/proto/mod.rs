@@ -11,7 +11,7 @@
 //! returns how many it consumed. It consumes everything it can; it returns
 //! less only when it needs more bytes to go on (a header line cut between
 //! two segments). The engine keeps the unconsumed tail in a stream block
-//! ([`BLOCK_SIZE`](crate::pool::BLOCK_SIZE) bytes) and calls again with the
+//! ([`BLOCK_SIZE`] bytes) and calls again with the
 //! tail and what follows. When `full` is set the block is full and the
 //! analyzer **must** consume something (treat the line as truncated); if it
 //! does not, the engine drops the bytes and counts them.
