@@ -187,8 +187,8 @@ fn decode(x: &mut DnsTxn, h: &Header, msg: &[u8], complete: bool, cfg: &DnsConfi
         raw_header(raw_text, h);
     }
     let mut name: Scratch<NAME_TEXT_CAP> = Scratch::new();
-    let mut data: Scratch<DATA_TEXT_CAP> = Scratch::new();
-    let mut aux: Scratch<NAME_TEXT_CAP> = Scratch::new();
+    // Made (1.5 KB to clear) at the first record rendered: a query has none.
+    let mut rdata_text: Option<(Scratch<DATA_TEXT_CAP>, Scratch<NAME_TEXT_CAP>)> = None;
     let mut p = HEADER_LEN;
     let mut ran_out = false;
     // Each question and record consumes at least 5 bytes or ends the loop.
@@ -270,7 +270,8 @@ fn decode(x: &mut DnsTxn, h: &Header, msg: &[u8], complete: bool, cfg: &DnsConfi
         if !keep && !raw {
             continue;
         }
-        let extra = match wire::render_rdata(msg, rr.rtype, rr.rdata, rr.end, &mut data, &mut aux) {
+        let (data, aux) = rdata_text.get_or_insert_with(|| (Scratch::new(), Scratch::new()));
+        let extra = match wire::render_rdata(msg, rr.rtype, rr.rdata, rr.end, data, aux) {
             Ok(e) => e,
             Err(Malformed) => {
                 out.malformed = true;
