@@ -127,6 +127,8 @@ impl PcapFile {
         self.refill(want)
     }
 
+    /// [`PcapFile::fill`]'s slow path, kept out of the reading loop: moves
+    /// the unread bytes to the front of the buffer and reads more.
     #[inline(never)]
     fn refill(&mut self, want: usize) -> Result<usize, ReadError> {
         self.buf.copy_within(self.start..self.end, 0);

@@ -415,7 +415,7 @@ impl ThriftParser {
     /// the rest we have not seen was lost (or sits behind a hole in the
     /// capture). The call ends here, noted, and the rest of it is skipped.
     fn answered_in_progress(&mut self, ctx: &mut Ctx<'_, '_>, seqid: u32, method: &[u8]) -> Option<Handle> {
-        let side = self.sides[0];
+        let side = *self.side(Direction::ToServer);
         let h = side.msg.filter(|_| side.phase == Phase::Body && side.request)?;
         let answers = ctx.slot(h).is_some_and(|s| {
             unanswered(s)
