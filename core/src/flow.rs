@@ -268,7 +268,8 @@ impl<'a> FlowTable<'a> {
         let idx = crate::pool::take(&mut self.slots, &mut self.free_head, |s| s.chain_next, || FlowSlot::EMPTY)
             .ok_or(Full)?;
         let s = self.slots.get_mut(idx as usize).ok_or(Full)?;
-        *s = FlowSlot::EMPTY;
+        // A free slot is already `EMPTY` apart from its free-list link: a
+        // fresh one is made so, a removed one is reset by `remove`.
         s.in_use = true;
         s.key = Some(key);
         s.hash = hash;
@@ -316,6 +317,8 @@ impl<'a> FlowTable<'a> {
         }
         self.lru_unlink(idx);
         if let Some(s) = self.slots.get_mut(idx as usize) {
+            // Reset here, once (`insert` relies on it): a free slot keeps
+            // nothing of the flow it held.
             *s = FlowSlot::EMPTY;
             s.chain_next = self.free_head;
         }
