@@ -448,7 +448,6 @@ impl Dispatcher {
             && (self.held.frames.len() >= HELD_FRAMES || self.held.bytes + h.frame.len() > HELD_BYTES)
         {
             if let Some(old) = self.held.frames.pop_front() {
-                self.held.bytes -= old.frame.len();
                 self.send_held(old, None);
             }
         }
@@ -462,12 +461,13 @@ impl Dispatcher {
         // At most HELD_FRAMES to look through, and no allocation (a flood
         // of fragments comes through here once per packet).
         while let Some(h) = self.held.frames.iter().position(&which).and_then(|i| self.held.frames.remove(i)) {
-            self.held.bytes -= h.frame.len();
             self.send_held(h, to);
         }
     }
 
+    /// Queues a fragment just taken out of the hold.
     fn send_held(&mut self, h: Held, to: Option<usize>) {
+        self.held.bytes -= h.frame.len();
         let w = to.unwrap_or_else(|| self.router.route(h.hash, h.ts, h.frame.len()));
         self.push(w, h.ts, h.link, &h.frame);
     }
@@ -541,7 +541,6 @@ impl Dispatcher {
             return;
         };
         let Some(batch) = slot.take_if(|b| !b.is_empty()) else { return };
-        *sent += 1;
         let unsent = if self.block {
             tx.send(batch).err().map(|e| e.0)
         } else {
@@ -550,18 +549,19 @@ impl Dispatcher {
                 Err(TrySendError::Full(b)) | Err(TrySendError::Disconnected(b)) => Some(b),
             }
         };
-        if let Some(mut b) = unsent {
-            *sent -= 1;
-            self.dropped += b.frames.len() as u64;
-            // A tick or end-of-file must still reach the worker.
-            let after = b.after;
-            b.clear();
-            b.after = match after {
-                After::Finish => After::Finish,
-                _ => After::Nothing,
-            };
-            *slot = Some(b);
-        }
+        let Some(mut b) = unsent else {
+            *sent += 1;
+            return;
+        };
+        self.dropped += b.frames.len() as u64;
+        // A tick or end-of-file must still reach the worker.
+        let after = b.after;
+        b.clear();
+        b.after = match after {
+            After::Finish => After::Finish,
+            _ => After::Nothing,
+        };
+        *slot = Some(b);
     }
 
     /// A batch to fill: one a worker gave back, else a new one while under
